@@ -1,0 +1,82 @@
+"""One control tick: robot state -> controller -> executor -> Safety -> robot.
+
+Shared by ``sim``, ``validate``, data collection and the server, so every path drives a
+robot the same way and nothing bypasses Safety.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from humanoid_teleop.contracts import JointTargets, Mode, RobotCommand, RobotState, VelocityCommand
+from humanoid_teleop.control.controller import Controller
+from humanoid_teleop.control.executor import ChunkExecutor, ExecutorConfig
+from humanoid_teleop.control.robot import Robot, RobotError
+from humanoid_teleop.control.safety import Safety
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TickRecord:
+    state: RobotState | None
+    targets: JointTargets | None
+    command: RobotCommand  # as applied by the robot
+    mode: Mode  # Safety's mode after this tick
+
+
+class ControlLoop:
+    """Call ``tick`` at the control rate (lockstep robots advance time inside ``send``)."""
+
+    def __init__(
+        self,
+        robot: Robot,
+        controller: Controller,
+        safety: Safety | None = None,
+        executor: ChunkExecutor | None = None,
+        *,
+        act_every_ticks: int = 1,
+    ):
+        if act_every_ticks < 1:
+            raise ValueError(f"act_every_ticks must be >= 1, got {act_every_ticks}")
+        self.robot = robot
+        self.controller = controller
+        self.safety = safety or Safety()
+        self.executor = executor or ChunkExecutor(ExecutorConfig(control_dt_s=controller.control_dt_s))
+        self.act_every_ticks = act_every_ticks
+        self.controller_error = ""
+        self._active_ticks = 0
+
+    def tick(self, command: VelocityCommand) -> TickRecord:
+        try:
+            state: RobotState | None = self.robot.read_state()
+        except RobotError as exc:
+            log.warning("no robot state: %s", exc)
+            state = None
+        now_s = self.robot.now_s()
+        targets = None
+        if self.safety.mode is Mode.ACTIVE and state is not None:
+            targets = self._controller_targets(state, command, now_s)
+        else:
+            self._active_ticks = 0
+        command_out = self.safety.step(now_s, state, targets)
+        applied = self.robot.send(command_out)
+        return TickRecord(state, targets, applied, self.safety.mode)
+
+    def _controller_targets(
+        self, state: RobotState, command: VelocityCommand, now_s: float
+    ) -> JointTargets | None:
+        try:
+            if self._active_ticks == 0:
+                self.controller.reset(state)
+                self.executor.reset()
+            if self._active_ticks % self.act_every_ticks == 0:
+                self.executor.submit(self.controller.act(state, command), now_s)
+        except Exception as exc:  # a failing controller must end in damping, not a crash
+            self.controller_error = f"{type(exc).__name__}: {exc}"
+            log.exception("controller %s failed", self.controller.name)
+            return None
+        finally:
+            self._active_ticks += 1
+        return self.executor.targets_at(now_s)

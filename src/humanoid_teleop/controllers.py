@@ -1,0 +1,36 @@
+"""Controllers by name, as the command line and the server spell them.
+
+``stand`` (model-free balance in place), ``expert`` (the walking expert in the twin) and,
+once a policy exists, ``policy[:PATH]``. Heavy modules are imported only when asked for.
+"""
+
+from __future__ import annotations
+
+from humanoid_teleop.contracts import CommandRanges
+from humanoid_teleop.control.controller import Controller
+
+CONTROLLER_NAMES: tuple[str, ...] = ("stand", "expert")
+
+
+class UnknownControllerError(ValueError):
+    pass
+
+
+def make_controller(spec: str) -> Controller:
+    name, _, _arg = spec.partition(":")
+    if name == "stand":
+        from humanoid_teleop.control.stand import StandController
+
+        return StandController()
+    if name == "expert":
+        try:
+            from humanoid_teleop.sim.expert import WalkingExpert
+        except ImportError as exc:
+            raise UnknownControllerError(f"the walking expert is not available: {exc}") from exc
+        return WalkingExpert()
+    raise UnknownControllerError(f"unknown controller {spec!r}; expected one of {CONTROLLER_NAMES}")
+
+
+def default_command_ranges(controller: Controller) -> CommandRanges:
+    """The envelope a controller declares (``command_ranges``); standing only by default."""
+    return getattr(controller, "command_ranges", CommandRanges())

@@ -1,0 +1,5 @@
+"""The walking expert: ZMP-preview walking with footstep adjustment for the G1 twin."""
+
+from humanoid_teleop.sim.expert.controller import ExpertConfig, WalkingExpert
+
+__all__ = ["ExpertConfig", "WalkingExpert"]

@@ -1,0 +1,415 @@
+"""WalkingExpert: a model-based walking controller for the G1 twin (the DAgger expert).
+
+Per 50 Hz tick:
+1. Measure (``estimator``): CoM position/velocity, sole poses, pelvis tilt.
+2. Gait timeline: a cycle is double support (ZMP shifts onto the stance sole) then single
+   support (the other foot swings). At lift-off the plan is re-anchored rigidly (x, y, yaw)
+   so its stance sole is where the measured one is; a zero command brings the feet side by
+   side and stops; a non-zero one starts stepping. The swing target follows the command until
+   ``target_freeze`` of the swing and is moved by the DCM error predicted at touchdown
+   (capture-point step adjustment).
+3. CoM: ZMP preview control over the footstep plan's ZMP reference.
+4. Whole body: leg IK for the plan at t + dt (the plan at t was solved last tick), so
+   ``dq = (q(t+dt) - q(t)) / dt`` is what the 500 Hz motor law extrapolates along; inverse
+   dynamics of the plan gives the feedforward torque, with the balance feedback (COP shift
+   proportional to the DCM error) added as a sole moment.
+5. Attitude: the measured pelvis roll/pitch is added to the stance hips' targets.
+
+Reads the twin's true base state through ``TrueBaseEstimator`` (see estimator.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from humanoid_teleop import g1
+from humanoid_teleop.contracts import ActionChunk, RobotState, VelocityCommand
+from humanoid_teleop.sim.expert.estimator import Measurement, TrueBaseEstimator
+from humanoid_teleop.sim.expert.footsteps import (
+    LEFT,
+    GaitConfig,
+    clip_target,
+    is_aligned,
+    midpoint,
+    rot2,
+    step_target,
+    wrap_rad,
+)
+from humanoid_teleop.sim.expert.preview import PreviewConfig, ZmpPreview
+from humanoid_teleop.sim.expert import swing
+from humanoid_teleop.sim.expert.wholebody import WholeBody, WholeBodyConfig
+
+_J = g1.JOINT_INDEX
+
+
+def _gains(values: dict[str, float]) -> tuple[float, ...]:
+    return tuple(float(v) for v in g1.per_joint(values))
+
+
+@dataclass(frozen=True)
+class ExpertConfig:
+    gait: GaitConfig = field(default_factory=GaitConfig)
+    wholebody: WholeBodyConfig = field(default_factory=WholeBodyConfig)
+    control_dt_s: float = g1.CONTROL_DT_S
+    preview_horizon_s: float = 1.6
+    pelvis_height_m: float = 0.74  # above the soles while walking (knees bent)
+    posture_ramp_s: float = 1.0  # from the start pose to the walking height
+    # Balance feedback.
+    cop_gain: float = 0.5  # COP shift per metre of DCM error, on one foot
+    cop_gain_double: float = 0.5  # the same on both feet
+    cop_limit_forward_m: float = 0.05
+    cop_limit_side_m: float = 0.02
+    cop_limit_side_double_m: float = 0.06
+    attitude_gain: float = 0.0  # rad of stance hip target per rad of pelvis tilt
+    swing_level_gain: float = 1.0  # rad of swing hip target against a rad of pelvis tilt
+    step_gain: float = 0.0  # swing target shift per metre of predicted DCM error at touchdown
+    step_limit_m: float = 0.12
+    joint_accel_limit_radps2: float = 100.0  # clip of the plan's joint accelerations
+    resync_gain: float = 0.0  # share of the CoM plan error removed at each lift-off
+    # Upper body is held at this posture (waist and arms).
+    upper_pose_rad: tuple[float, ...] = tuple(g1.HOME_POSE_RAD)
+    kp: tuple[float, ...] = _gains(
+        {
+            "hip": 200.0, "knee": 300.0, "ankle_pitch": 200.0, "ankle_roll": 150.0,
+            "waist": 200.0, "shoulder": 40.0, "elbow": 40.0, "wrist_roll": 20.0,
+            "wrist_pitch": 10.0, "wrist_yaw": 10.0,
+        }
+    )  # fmt: skip
+    kd: tuple[float, ...] = _gains(
+        {
+            "hip": 5.0, "knee": 6.0, "ankle_pitch": 4.0, "ankle_roll": 3.0,
+            "waist": 5.0, "shoulder": 2.0, "elbow": 2.0, "wrist_roll": 1.0,
+            "wrist_pitch": 0.5, "wrist_yaw": 0.5,
+        }
+    )  # fmt: skip
+
+    def __post_init__(self):
+        n = g1.NUM_JOINTS
+        for name in ("kp", "kd", "upper_pose_rad"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"{name}: expected {n} values, got {len(getattr(self, name))}")
+        if max(self.kp) > g1.KP_MAX or max(self.kd) > g1.KD_MAX or min(self.kp + self.kd) < 0:
+            raise ValueError(f"gains must lie in 0..{g1.KP_MAX} (kp), 0..{g1.KD_MAX} (kd)")
+        if not 0.55 <= self.pelvis_height_m <= 0.80:
+            raise ValueError(f"pelvis_height_m: expected 0.55..0.80, got {self.pelvis_height_m}")
+        if self.control_dt_s <= 0 or self.posture_ramp_s <= 0:
+            raise ValueError("control_dt_s and posture_ramp_s must be > 0")
+        if not 0.0 <= self.resync_gain <= 1.0:
+            raise ValueError(f"resync_gain: expected 0..1, got {self.resync_gain}")
+
+
+class WalkingExpert:
+    """Controller protocol implementation; see the module docstring."""
+
+    name = "expert"
+
+    def __init__(self, config: ExpertConfig | None = None):
+        self.config = c = config or ExpertConfig()
+        self.control_dt_s = c.control_dt_s
+        self.body = WholeBody(c.wholebody)
+        self.estimator = TrueBaseEstimator(self.body)
+        self._kp = np.array(c.kp)
+        self._kd = np.array(c.kd)
+        self._upper = np.array(c.upper_pose_rad)
+        self._com_offset = np.zeros(2)
+        com_height = self._nominal_com_height_m()
+        self.preview = ZmpPreview(
+            PreviewConfig(com_height_m=com_height, dt_s=c.control_dt_s, horizon_s=c.preview_horizon_s)
+        )
+        self._omega = self.preview.config.omega_radps
+        self._stepping = False
+        self._stance = LEFT
+        self._cycle_index = 0
+        self._phase = 0.0
+
+    # -- public ----------------------------------------------------------------------------
+    @property
+    def gait_phase(self) -> float:
+        """Stride phase in [0, 1): [0, 0.5) is a left-stance cycle, [0.5, 1) a right-stance
+        one, each from the start of its double support; 0.0 while standing (see ``stepping``)."""
+        return self._phase
+
+    @property
+    def stepping(self) -> bool:
+        return self._stepping
+
+    def reset(self, state: RobotState) -> None:
+        c = self.config
+        meas = self.estimator.measure(state)
+        self._t_s = state.timestamp_s
+        self._t0_s = state.timestamp_s
+        self._ground_z_m = float(meas.sole_z_m.mean())
+        self._z0_m = float(state.base.pos_w_m[2]) - self._ground_z_m if state.base is not None else c.pelvis_height_m
+        self._feet = meas.soles.copy()  # (2, 3) planned soles on the ground
+        self._stepping = False
+        self._phase = 0.0
+        self._cycle_index = 0
+        self._zmp_from = meas.com_m[:2].copy()
+        self._shift_t0_s = state.timestamp_s
+        self.preview.reset(meas.com_m[:2])
+        self._swing_pose = np.zeros(3)
+        self._swing_vel = np.zeros(3)
+        self._target = np.zeros(3)
+        self._dq_prev = np.zeros(g1.NUM_JOINTS)
+        q0 = np.array(state.q_rad)
+        q0[g1.WAIST_JOINTS.start :] = self._upper[g1.WAIST_JOINTS.start :]
+        self._com_offset = np.zeros(2)
+        self._q_now = q0
+        self._command = VelocityCommand()
+        self._plan_now = self._solve_plan(self._t_s, self.preview.state, 0.0, q0)
+
+    def act(self, state: RobotState, command: VelocityCommand) -> ActionChunk:
+        c = self.config
+        dt = c.control_dt_s
+        t = state.timestamp_s
+        meas = self.estimator.measure(state)
+        self._t_s = t
+        self._command = command
+        self._update_gait(t, command, meas)
+
+        x_now = self.preview.state.copy()
+        dcm_err = meas.com_m[:2] + meas.com_vel_mps[:2] / self._omega - self.preview.dcm_xy_m()
+        if self._stepping and self._in_single_support(t):
+            self._update_swing_target(t, command, dcm_err)
+        self.preview.step(self._zmp_reference(t))
+        swing_height = self._advance_swing(t)
+
+        plan_now = self._plan_now
+        plan_next = self._solve_plan(t + dt, self.preview.state, swing_height, plan_now["q"])
+        q_now, q_next = plan_now["q"], plan_next["q"]
+        dq = (q_next - q_now) / dt
+        lim = c.joint_accel_limit_radps2
+        ddq = np.clip((dq - self._dq_prev) / dt, -lim, lim)
+        self._dq_prev = dq
+
+        load_left = self._load_left(t)
+        heading = rot2(plan_now["yaw"])
+        # On both feet the support polygon is wide sideways; on one sole only +-3.6 cm.
+        both_feet = 0.05 < load_left < 0.95
+        cop_b = heading.T @ ((c.cop_gain_double if both_feet else c.cop_gain) * dcm_err)
+        side_m = c.cop_limit_side_double_m if both_feet else c.cop_limit_side_m
+        cop_b = np.clip(cop_b, [-c.cop_limit_forward_m, -side_m], [c.cop_limit_forward_m, side_m])
+        tau = self.body.feedforward(
+            plan_now["pelvis"],
+            plan_now["yaw"],
+            q_now,
+            (plan_next["pelvis"] - plan_now["pelvis"]) / dt,
+            wrap_rad(plan_next["yaw"] - plan_now["yaw"]) / dt,
+            dq,
+            np.r_[x_now[2], 0.0],
+            ddq,
+            load_left,
+            heading @ cop_b,
+        )
+
+        q_cmd = q_now.copy()
+        for side, share in ((LEFT, load_left), (1 - LEFT, 1.0 - load_left)):
+            leg = 0 if side == LEFT else 6
+            # A loaded leg turns the pelvis back upright; an unloaded one rotates against the
+            # pelvis tilt so its sole stays level in the world for touchdown.
+            gain = c.attitude_gain if share > 1e-3 else -c.swing_level_gain
+            q_cmd[leg + 0] += gain * meas.pelvis_pitch_rad
+            q_cmd[leg + 1] += gain * meas.pelvis_roll_rad
+        self._plan_now = plan_next
+        return ActionChunk(
+            t0_s=t,
+            dt_s=dt,
+            joint_names=g1.JOINT_NAMES,
+            q_rad=q_cmd[None, :],
+            dq_radps=dq[None, :],
+            tau_ff_nm=np.clip(tau, -g1.TORQUE_LIMIT_NM, g1.TORQUE_LIMIT_NM)[None, :],
+            kp=self._kp,
+            kd=self._kd,
+        )
+
+    # -- gait timeline ---------------------------------------------------------------------
+    def _cycle_times(self) -> tuple[float, float]:
+        """(lift-off, touchdown) times of the current cycle."""
+        lift = self._cycle_t0_s + self._ds_s
+        return lift, lift + self.config.gait.single_support_s
+
+    def _in_single_support(self, t: float) -> bool:
+        lift, land = self._cycle_times()
+        return lift <= t < land
+
+    def _update_gait(self, t: float, command: VelocityCommand, meas: Measurement) -> None:
+        gait = self.config.gait
+        eps = 1e-6
+        if not self._stepping:
+            if not command.is_zero or not is_aligned(self._feet[0], LEFT, self._feet[1], gait):
+                self._start_walking(t, command, meas)
+            return
+        lift, land = self._cycle_times()
+        swing_side = 1 - self._stance
+        if not self._lifted and t >= lift - eps:
+            self._reanchor(meas)
+            self._lifted = True
+            self._swing_pose = self._feet[swing_side].copy()
+            self._swing_vel = np.zeros(3)
+        if t >= land - eps:
+            self._feet[swing_side] = self._target
+            old_stance = self._stance
+            if command.is_zero and is_aligned(self._feet[swing_side], swing_side, self._feet[old_stance], gait):
+                self._stepping = False
+                self._phase = 0.0
+                self._zmp_from = self._feet[old_stance][:2].copy()
+                self._shift_t0_s = land
+                return
+            self._begin_cycle(land, swing_side, gait.double_support_s, self._feet[old_stance][:2], command)
+        frac = (t - self._cycle_t0_s) / (self._ds_s + gait.single_support_s)
+        self._phase = 0.5 * ((0.0 if self._stance == LEFT else 1.0) + min(frac, 0.999))
+
+    def _start_walking(self, t: float, command: VelocityCommand, meas: Measurement) -> None:
+        self._reanchor(meas, both=True)
+        # The first swing foot is the one on the side the robot moves or turns to.
+        lead = command.vy_mps if command.vy_mps != 0.0 else command.yaw_rate_radps
+        swing_side = LEFT if lead >= 0.0 else 1 - LEFT
+        zmp_now = self._stand_zmp(t)
+        self._stepping = True
+        self._begin_cycle(t, 1 - swing_side, self.config.gait.start_shift_s, zmp_now, command)
+
+    def _begin_cycle(self, t0: float, stance: int, ds_s: float, zmp_from: np.ndarray, command) -> None:
+        self._cycle_t0_s = t0
+        self._stance = stance
+        self._ds_s = ds_s
+        self._zmp_from = np.array(zmp_from, dtype=float)
+        self._lifted = False
+        self._cycle_index += 1
+        self._target = step_target(self._feet[stance], stance, command, self.config.gait)
+
+    def _reanchor(self, meas: Measurement, both: bool = False) -> None:
+        """Move the plan rigidly so the planned stance sole lies on the measured one."""
+        if both:
+            self._feet = meas.soles.copy()
+            return
+        s = self._stance
+        planned, measured = self._feet[s], meas.soles[s]
+        dyaw = wrap_rad(measured[2] - planned[2])
+        R = rot2(dyaw)
+        shift = measured[:2] - R @ planned[:2]
+        self._feet[:, :2] = self._feet[:, :2] @ R.T + shift
+        self._feet[:, 2] += dyaw
+        self._target[:2] = R @ self._target[:2] + shift
+        self._target[2] += dyaw
+        self._zmp_from = R @ self._zmp_from + shift
+        self.preview.transform(R, shift)
+        g = self.config.resync_gain
+        if g > 0.0:
+            err_pos = meas.com_m[:2] - self.preview.state[0]
+            err_vel = meas.com_vel_mps[:2] - self.preview.state[1]
+            self.preview.state[0] += g * err_pos
+            self.preview.state[1] += g * err_vel
+
+    def _update_swing_target(self, t: float, command: VelocityCommand, dcm_err: np.ndarray) -> None:
+        c, gait = self.config, self.config.gait
+        lift, land = self._cycle_times()
+        if (t - lift) / gait.single_support_s > gait.target_freeze:
+            return
+        s = self._stance
+        nominal = step_target(self._feet[s], s, command, gait)
+        shift = c.step_gain * dcm_err * np.exp(self._omega * (land - t))
+        norm = np.linalg.norm(shift)
+        if norm > c.step_limit_m:
+            shift *= c.step_limit_m / norm
+        self._target = clip_target(self._feet[s], s, nominal + np.r_[shift, 0.0], gait)
+
+    def _advance_swing(self, t: float) -> float:
+        """Move the swing foot's plan to t + dt; returns its sole height then."""
+        if not (self._stepping and self._lifted):
+            return 0.0
+        dt = self.config.control_dt_s
+        lift, land = self._cycle_times()
+        self._swing_pose, self._swing_vel = swing.advance(
+            self._swing_pose, self._swing_vel, self._target, land - t, dt
+        )
+        return swing.height_m((t + dt - lift) / self.config.gait.single_support_s,
+                              self.config.gait.swing_height_m)  # fmt: skip
+
+    # -- references ------------------------------------------------------------------------
+    def _stand_zmp(self, t: float) -> np.ndarray:
+        a = np.clip((t - self._shift_t0_s) / self.config.gait.stop_shift_s, 0.0, 1.0)
+        return (1 - a) * self._zmp_from + a * midpoint(self._feet)
+
+    def _zmp_reference(self, t: float) -> np.ndarray:
+        """(N, 2) ZMP reference for the preview's next N ticks, from the footstep plan."""
+        gait, cfg = self.config.gait, self.preview.config
+        n, dt = cfg.horizon_ticks, cfg.dt_s
+        times = t + dt * np.arange(1, n + 1)
+        if not self._stepping:
+            pts = [(self._shift_t0_s, self._zmp_from),
+                   (self._shift_t0_s + gait.stop_shift_s, midpoint(self._feet))]  # fmt: skip
+        else:
+            pts = self._walking_zmp_points(t + n * dt)
+        tp = np.array([p[0] for p in pts])
+        xy = np.array([p[1] for p in pts])
+        return np.stack([np.interp(times, tp, xy[:, 0]), np.interp(times, tp, xy[:, 1])], axis=1)
+
+    def _walking_zmp_points(self, until_s: float) -> list[tuple[float, np.ndarray]]:
+        gait = self.config.gait
+        command = self._command
+        feet = self._feet.copy()
+        stance, target = self._stance, self._target.copy()
+        lift, land = self._cycle_times()
+        pts = [(self._cycle_t0_s, self._zmp_from), (lift, feet[stance, :2].copy()), (land, feet[stance, :2].copy())]
+        while land < until_s:
+            landed = 1 - stance
+            feet[landed] = target
+            if command.is_zero and is_aligned(feet[landed], landed, feet[stance], gait):
+                pts.append((land + gait.stop_shift_s, midpoint(feet)))
+                break
+            stance = landed
+            pts.append((land + gait.double_support_s, feet[stance, :2].copy()))
+            land += gait.cycle_s
+            pts.append((land, feet[stance, :2].copy()))
+            target = step_target(feet[stance], stance, command, gait)
+        return pts
+
+    def _load_left(self, t: float) -> float:
+        """Planned share of the weight on the left sole at t, from the ZMP reference."""
+        if self._stepping and self._lifted and self._in_single_support(t):
+            return 1.0 if self._stance == LEFT else 0.0
+        zmp = self.preview.zmp_xy_m()
+        left, right = self._feet[0, :2], self._feet[1, :2]
+        axis = left - right
+        return float(np.clip((zmp - right) @ axis / (axis @ axis), 0.0, 1.0))
+
+    # -- whole body ------------------------------------------------------------------------
+    def _feet_targets(self, swing_height_m: float) -> np.ndarray:
+        """(2, 4) sole x, y, z, yaw for the IK."""
+        feet = np.zeros((2, 4))
+        feet[:, [0, 1, 3]] = self._feet
+        feet[:, 2] = self._ground_z_m
+        if self._stepping and self._lifted:
+            sw = 1 - self._stance
+            feet[sw, [0, 1, 3]] = self._swing_pose
+            feet[sw, 2] += swing_height_m
+        return feet
+
+    def _solve_plan(self, t: float, preview_state: np.ndarray, swing_height_m: float, q_warm: np.ndarray) -> dict:
+        """Joint targets (29,), pelvis position (3,) and yaw of the plan at time t."""
+        c = self.config
+        feet = self._feet_targets(swing_height_m)
+        a = np.clip((t - self._t0_s) / c.posture_ramp_s, 0.0, 1.0)
+        a = a * a * (3 - 2 * a)
+        z = self._ground_z_m + (1 - a) * self._z0_m + a * c.pelvis_height_m
+        yaw = feet[0, 3] + wrap_rad(feet[1, 3] - feet[0, 3]) / 2
+        q_warm = q_warm.copy()
+        q_warm[g1.WAIST_JOINTS.start :] = self._upper[g1.WAIST_JOINTS.start :]
+        q, pelvis, self._com_offset = self.body.solve_ik(
+            preview_state[0], z, yaw, feet, q_warm, self._com_offset
+        )
+        return {"q": q, "pelvis": pelvis, "yaw": yaw}
+
+    def _nominal_com_height_m(self) -> float:
+        """CoM height above the soles in the walking posture (the LIPM's z_c)."""
+        c = self.config
+        w = c.gait.stance_width_m / 2
+        feet = np.array([[0.0, w, 0.0, 0.0], [0.0, -w, 0.0, 0.0]])
+        q = np.array(g1.KNEES_BENT_POSE_RAD)
+        for _ in range(3):
+            q, _, self._com_offset = self.body.solve_ik(
+                np.zeros(2), c.pelvis_height_m, 0.0, feet, q, self._com_offset
+            )
+        return float(self.body.com_m(self.body.ik_data)[2])

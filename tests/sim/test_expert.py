@@ -1,0 +1,125 @@
+"""The walking expert: contract, config validation, and closed-loop episodes in the twin."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from humanoid_teleop import g1
+from humanoid_teleop.contracts import Mode, RobotCommand, VelocityCommand
+from humanoid_teleop.control.controller import Controller
+from humanoid_teleop.sim.expert import ExpertConfig, WalkingExpert
+from humanoid_teleop.sim.expert.footsteps import LEFT, RIGHT, GaitConfig, step_target
+from humanoid_teleop.sim.robot import MujocoRobot
+
+
+def _episode(schedule: list[tuple[float, VelocityCommand]], seconds: float):
+    """Drive the twin with the expert; returns (robot, expert, fell_at_s or None, base
+    velocity history (T, 2) world x/y)."""
+    robot = MujocoRobot()
+    robot.connect()
+    state = robot.read_state()
+    expert = WalkingExpert()
+    expert.reset(state)
+    vel = []
+    for k in range(round(seconds / expert.control_dt_s)):
+        t = k * expert.control_dt_s
+        command = [c for t0, c in schedule if t0 <= t + 1e-9][-1]
+        chunk = expert.act(state, command)
+        robot.send(
+            RobotCommand(state.timestamp_s, Mode.ACTIVE, g1.JOINT_NAMES, chunk.q_rad[0],
+                         chunk.dq_radps[0], chunk.tau_ff_nm[0], chunk.kp, chunk.kd)  # fmt: skip
+        )
+        state = robot.read_state()
+        vel.append(state.base.lin_vel_w_mps[:2])
+        if state.base.pos_w_m[2] < 0.45 or state.imu.tilt_rad > g1.MAX_TILT_RAD:
+            return robot, expert, t, np.array(vel)
+    return robot, expert, None, np.array(vel)
+
+
+def _base_xy_m(robot: MujocoRobot) -> np.ndarray:
+    return np.array(robot.data.qpos[0:2])
+
+
+def test_implements_controller_protocol_and_one_tick_chunk():
+    robot = MujocoRobot()
+    robot.connect()
+    state = robot.read_state()
+    expert = WalkingExpert()
+    assert isinstance(expert, Controller)
+    assert expert.name == "expert" and expert.control_dt_s == g1.CONTROL_DT_S
+    expert.reset(state)
+    chunk = expert.act(state, VelocityCommand(0.2, 0.0, 0.0))
+    assert chunk.horizon == 1 and chunk.t0_s == state.timestamp_s
+    assert chunk.dq_radps is not None and chunk.tau_ff_nm is not None
+    assert np.all(chunk.kp <= g1.KP_MAX) and np.all(chunk.kd <= g1.KD_MAX)
+    assert np.all(np.abs(chunk.tau_ff_nm) <= g1.TORQUE_LIMIT_NM)
+    assert 0.0 <= expert.gait_phase < 1.0
+
+
+def test_config_rejects_gains_outside_the_envelope():
+    with pytest.raises(ValueError):
+        ExpertConfig(kp=(400.0,) * g1.NUM_JOINTS)
+    with pytest.raises(ValueError):
+        GaitConfig(min_width_m=0.3, stance_width_m=0.2)
+
+
+def test_step_target_keeps_the_soles_apart_and_follows_the_command():
+    gait = GaitConfig()
+    stance = np.array([0.0, -gait.stance_width_m / 2, 0.0])
+    target = step_target(stance, RIGHT, VelocityCommand(0.2, 0.0, 0.0), gait)
+    assert target[0] == pytest.approx(0.2 * gait.cycle_s)
+    assert target[1] == pytest.approx(gait.stance_width_m / 2)
+    # Sidestepping towards the stance foot cannot bring the soles closer than min_width_m.
+    target = step_target(np.array([0.0, 0.1, 0.0]), LEFT, VelocityCommand(0.0, 1.0, 0.0), gait)
+    assert 0.1 - target[1] == pytest.approx(gait.min_width_m)
+
+
+@pytest.mark.sim
+def test_stands_20_s_on_zero_command():
+    robot, expert, fell, vel = _episode([(0.0, VelocityCommand())], 20.0)
+    assert fell is None
+    assert not expert.stepping
+    assert np.linalg.norm(_base_xy_m(robot)) < 0.05
+    assert robot.motor_stats.max_ratio <= 1.0
+
+
+@pytest.mark.sim
+def test_walks_3_m_forward_and_stops_upright():
+    schedule = [(0.0, VelocityCommand()), (1.0, VelocityCommand(0.3, 0.0, 0.0)),
+                (14.0, VelocityCommand())]  # fmt: skip
+    robot, expert, fell, vel = _episode(schedule, 17.0)
+    assert fell is None
+    x, y = _base_xy_m(robot)
+    # It reaches ~0.25 m/s of the 0.3 commanded, and the heading drifts ~0.1 rad (no
+    # absolute heading is held: commands are rates), so allow sideways drift.
+    assert x > 3.0 and abs(y) < 0.7
+    assert not expert.stepping  # stopped with the feet side by side
+    # Known defect: after walking, the stand sways sideways (+-5 cm, ~2 s period) for a
+    # while; it must not wander off.
+    assert np.linalg.norm(vel[-100:].mean(axis=0)) < 0.1
+
+
+@pytest.mark.sim
+def test_turns_90_degrees_in_place():
+    schedule = [(0.0, VelocityCommand()), (1.0, VelocityCommand(0.0, 0.0, 0.5)),
+                (1.0 + math.pi / 2 / 0.5, VelocityCommand())]  # fmt: skip
+    robot, expert, fell, vel = _episode(schedule, 7.0)
+    assert fell is None
+    yaw = 2 * math.atan2(robot.data.qpos[6], robot.data.qpos[3])
+    assert yaw == pytest.approx(math.pi / 2, abs=0.3)
+    assert np.linalg.norm(_base_xy_m(robot)) < 0.2
+
+
+@pytest.mark.sim
+def test_sidesteps_left_and_right():
+    schedule = [(0.0, VelocityCommand()), (1.0, VelocityCommand(0.0, 0.15, 0.0)),
+                (5.0, VelocityCommand(0.0, -0.15, 0.0)), (7.0, VelocityCommand())]  # fmt: skip
+    robot, expert, fell, vel = _episode(schedule, 10.0)
+    assert fell is None
+    x, y = _base_xy_m(robot)
+    # 4 s left then 2 s right at 0.15 m/s: about 0.3 m net to the left.
+    assert 0.15 < y < 0.45 and abs(x) < 0.2
+    assert not expert.stepping
