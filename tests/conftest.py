@@ -1,5 +1,5 @@
-import os
+from humanoid_teleop.sim.render import ensure_gl_backend
 
-# MuJoCo reads MUJOCO_GL once, at its first import: render headless (EGL) in tests unless
-# the environment chose otherwise (e.g. MUJOCO_GL=osmesa in CI without a GPU).
-os.environ.setdefault("MUJOCO_GL", "egl")
+# MuJoCo reads MUJOCO_GL once, at its first import: pick a headless backend (EGL, else
+# OSMesa) before any test module imports mujoco, unless the environment chose one.
+ensure_gl_backend()

@@ -23,8 +23,8 @@ a checkpoint stores ``spec.to_dict()`` and a loader calls ``spec.check_matches(s
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -178,7 +178,9 @@ class ObservationBuilder:
                 raise ObservationSpecError(f"missing term {name!r}; got {sorted(terms)}")
             arr = np.asarray(terms[name])
             if arr.shape[-1:] != (size,):
-                raise ObservationSpecError(f"term {name!r}: expected last dim {size}, got {arr.shape}")
+                raise ObservationSpecError(
+                    f"term {name!r}: expected last dim {size}, got {arr.shape}"
+                )
             parts.append(arr)
         return np.concatenate(parts, axis=-1)
 

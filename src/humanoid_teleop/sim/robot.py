@@ -254,7 +254,8 @@ class MujocoRobot:
             with self._lock:
                 target = time.monotonic() - self._wall_offset_s
                 steps = 0
-                while self.data.time < target and steps < 50:
+                # Never step past the wall clock: states must not carry future timestamps.
+                while self.data.time + self.model.opt.timestep <= target and steps < 50:
                     self._physics_step()
                     steps += 1
                 if steps == 50:  # fell behind by > 0.1 s: slip the clock instead of bursting

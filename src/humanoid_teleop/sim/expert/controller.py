@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from humanoid_teleop import g1
-from humanoid_teleop.contracts import ActionChunk, RobotState, VelocityCommand
+from humanoid_teleop.contracts import ActionChunk, CommandRanges, RobotState, VelocityCommand
 from humanoid_teleop.sim.expert.estimator import Measurement, TrueBaseEstimator
 from humanoid_teleop.sim.expert.footsteps import (
     LEFT,
@@ -68,6 +68,14 @@ class ExpertConfig:
     step_limit_m: float = 0.12
     joint_accel_limit_radps2: float = 100.0  # clip of the plan's joint accelerations
     resync_gain: float = 0.0  # share of the CoM plan error removed at each lift-off
+    # The command the gait follows is ramped towards the operator's at these rates
+    # (vx, vy m/s^2, yaw rad/s^2): a step change of the footstep plan (a sudden stop from
+    # 0.4 m/s, a reversal) is what most often tipped it over.
+    command_accel: tuple[float, float, float] = (0.5, 0.5, 1.0)
+    # The envelope the expert supports (commands outside it are clamped).
+    command_ranges: CommandRanges = field(
+        default_factory=lambda: CommandRanges((-0.2, 0.4), (-0.15, 0.15), (-0.6, 0.6))
+    )
     # Upper body is held at this posture (waist and arms).
     upper_pose_rad: tuple[float, ...] = tuple(g1.HOME_POSE_RAD)
     kp: tuple[float, ...] = _gains(
@@ -119,6 +127,8 @@ class WalkingExpert:
             PreviewConfig(com_height_m=com_height, dt_s=c.control_dt_s, horizon_s=c.preview_horizon_s)
         )
         self._omega = self.preview.config.omega_radps
+        self.command_ranges = c.command_ranges
+        self._accel = np.array(c.command_accel)
         self._stepping = False
         self._stance = LEFT
         self._cycle_index = 0
@@ -166,6 +176,7 @@ class WalkingExpert:
         t = state.timestamp_s
         meas = self.estimator.measure(state)
         self._t_s = t
+        command = self._ramp_command(command)
         self._command = command
         self._update_gait(t, command, meas)
 
@@ -223,6 +234,13 @@ class WalkingExpert:
             kp=self._kp,
             kd=self._kd,
         )
+
+    def _ramp_command(self, command: VelocityCommand) -> VelocityCommand:
+        """Clamp to the envelope, then move the internal command towards it at bounded rates."""
+        goal = self.command_ranges.clamp(command).as_array()
+        now = self._command.as_array()
+        step = self._accel * self.config.control_dt_s
+        return VelocityCommand(*(float(v) for v in now + np.clip(goal - now, -step, step)))
 
     # -- gait timeline ---------------------------------------------------------------------
     def _cycle_times(self) -> tuple[float, float]:

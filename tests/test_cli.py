@@ -1,0 +1,70 @@
+"""The command line: validate writes the documented report; sim prints a summary and a video."""
+
+import json
+
+import av
+import pytest
+
+from humanoid_teleop.cli import main
+
+REPORT_KEYS = {
+    "controller", "episodes", "seconds_per_episode", "seed", "command_ranges", "falls",
+    "fall_rate", "vel_rms_mps", "yaw_rate_rms_radps", "max_torque_ratio", "joint_limit_hits",
+    "passed",
+}  # fmt: skip
+
+
+@pytest.mark.sim
+def test_validate_stand_writes_the_report(tmp_path):
+    out = tmp_path / "r.json"
+    code = main(["validate", "--controller", "stand", "--episodes", "2", "--seconds", "4",
+                 "--seed", "0", "--json", str(out)])  # fmt: skip
+    report = json.loads(out.read_text())
+    assert REPORT_KEYS <= set(report)
+    assert report["controller"] == "stand" and report["episodes"] == 2
+    assert report["command_ranges"] == {"vx_mps": [0, 0], "vy_mps": [0, 0], "yaw_rate_radps": [0, 0]}
+    assert report["falls"] == 0 and report["passed"] is True and code == 0
+    assert 0 < report["max_torque_ratio"] < 1
+
+
+@pytest.mark.sim
+def test_validate_is_deterministic_and_counts_falls(tmp_path):
+    """Pushes of 15-20 N s topple a robot that cannot step: the report must say so."""
+    reports = []
+    for name in ("a.json", "b.json"):
+        code = main(["validate", "--controller", "stand", "--episodes", "2", "--seconds", "5",
+                     "--seed", "3", "--pushes", "--json", str(tmp_path / name)])  # fmt: skip
+        reports.append(json.loads((tmp_path / name).read_text()))
+    a, b = reports
+    assert a["falls"] >= 1 and a["passed"] is False and code == 1
+    assert a["pushes"]["impulse_ns"] == [15.0, 20.0]
+    for key in ("falls", "vel_rms_mps", "max_torque_ratio"):
+        assert a[key] == b[key]
+
+
+@pytest.mark.sim
+def test_validate_reports_the_commands_it_sampled(tmp_path):
+    out = tmp_path / "r.json"
+    main(["validate", "--controller", "stand", "--episodes", "1", "--seconds", "12",
+          "--vx-range", "-0.2", "0.4", "--json", str(out)])  # fmt: skip
+    report = json.loads(out.read_text())
+    lo, hi = report["command_ranges"]["vx_mps"]
+    assert -0.2 <= lo <= 0 <= hi <= 0.4 and (lo < 0 or hi > 0)
+    assert report["command_ranges_requested"]["vx_mps"] == [-0.2, 0.4]
+    assert report["vel_rms_mps"] > 0.0  # a stand controller does not track a walk command
+
+
+@pytest.mark.sim
+def test_sim_prints_summary_and_writes_video(tmp_path, capsys):
+    video = tmp_path / "stand.mp4"
+    code = main(["sim", "--controller", "stand", "--seconds", "3", "--video", str(video)])
+    text = capsys.readouterr().out
+    assert code == 0 and "upright        yes" in text
+    with av.open(str(video)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    assert frames == pytest.approx(3 * 30, abs=2)
+
+
+def test_unknown_controller_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown controller 'dance'"):
+        main(["sim", "--controller", "dance", "--seconds", "1"])
