@@ -65,6 +65,8 @@ def test_sim_prints_summary_and_writes_video(tmp_path, capsys):
     assert frames == pytest.approx(3 * 30, abs=2)
 
 
-def test_unknown_controller_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown controller 'dance'"):
-        main(["sim", "--controller", "dance", "--seconds", "1"])
+def test_bad_input_is_a_clear_error_without_traceback(capsys):
+    assert main(["sim", "--controller", "dance", "--seconds", "1"]) == 2
+    assert "error: unknown controller 'dance'" in capsys.readouterr().err
+    assert main(["validate", "--episodes", "0"]) == 2
+    assert "episodes >= 1" in capsys.readouterr().err

@@ -129,9 +129,57 @@ def validate(
     return 0 if report["passed"] else 1
 
 
+def collect(
+    out: Path,
+    episodes: int = 10,
+    seconds: float = 20.0,
+    seed: int = 0,
+    action_noise: float = 0.02,
+    push_probability: float = 0.3,
+) -> int:
+    """Record expert demonstrations in the twin (resumable: re-run to continue or extend).
+
+    The format is documented in humanoid_teleop/sim/dataset.py.
+
+    Args:
+        out: Dataset directory (created, or resumed when it holds a compatible dataset).
+        episodes: Total episodes the dataset should hold.
+        seconds: Active seconds per episode.
+        seed: Seed of schedules, start states, noise and pushes.
+        action_noise: Std (rad) of noise on the executed targets (labels stay clean).
+        push_probability: Share of episodes with random 15-20 N s pushes.
+    """
+    _prepare_gl()
+    from humanoid_teleop.sim.collect import CollectConfig, collect as run_collect
+
+    config = CollectConfig(
+        episodes=episodes,
+        seconds=seconds,
+        seed=seed,
+        action_noise_std_rad=action_noise,
+        push_probability=push_probability,
+    )
+    summary = run_collect(config, out)
+    print(json.dumps(summary.as_dict(), indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    commands = {"sim": sim, "validate": validate}
-    return int(tyro.extras.subcommand_cli_from_dict(commands, args=argv) or 0)
+    commands = {"sim": sim, "validate": validate, "collect": collect}
+    try:
+        return int(tyro.extras.subcommand_cli_from_dict(commands, args=argv) or 0)
+    except _user_errors() as exc:  # bad input: say what was wrong, no traceback
+        print(f"humanoid-teleop: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    from humanoid_teleop.sim.dataset import DatasetError
+    from humanoid_teleop.sim.model import ModelNotFoundError
+    from humanoid_teleop.sim.render import RenderError, VideoEncoderError
+
+    # ValueError covers ContractError, UnknownControllerError and config validation.
+    return (ValueError, DatasetError, ModelNotFoundError, RenderError, VideoEncoderError)
 
 
 if __name__ == "__main__":
