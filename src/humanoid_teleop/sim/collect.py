@@ -48,7 +48,14 @@ from humanoid_teleop.control.safety import Safety
 from humanoid_teleop.policy.observation import ObservationBuilder, ObservationSpec
 from humanoid_teleop.sim.dataset import DatasetHeader, DatasetWriter, jsonable
 from humanoid_teleop.sim.robot import MujocoRobot, MujocoRobotConfig
-from humanoid_teleop.sim.validate import PushConfig, ScheduleConfig, command_schedule
+from humanoid_teleop.sim.validate import (
+    PushConfig,
+    ScheduleConfig,
+    command_schedule,
+    perturbed_reset,
+    push_times,
+    random_push,
+)
 
 # Used when neither the config nor the controller (``command_ranges`` attribute) gives one.
 DEFAULT_COMMAND_RANGES = CommandRanges(
@@ -178,18 +185,9 @@ def run_collect_episode(
     noise_rng = np.random.default_rng([seed, 1])  # its own stream: noise settings leave
     dt = controller.control_dt_s  # the schedule, start state and pushes unchanged
     schedule = command_schedule(rng, config.seconds, ranges, config.schedule)
-    offsets = rng.normal(0.0, config.init_joint_noise_rad, g1.NUM_JOINTS)
-    offsets[g1.LEG_JOINTS] = 0.0  # leg offsets can tip the robot during the ramp
-    yaw = float(rng.uniform(-math.pi, math.pi))
-    robot.reset("home", joint_offsets_rad=offsets, base_yaw_rad=yaw if config.random_yaw else 0.0)
+    perturbed_reset(robot, rng, config.init_joint_noise_rad, config.random_yaw)
     robot.connect()
-
-    pushes: list[float] = []
-    if rng.random() < config.push_probability:
-        t = config.push.first_after_s
-        while t < config.seconds - 1.0:
-            pushes.append(t)
-            t += float(rng.uniform(*config.push.interval_s))
+    pushes = push_times(rng, config.seconds, config.push) if rng.random() < config.push_probability else []
 
     # Arm and ramp to the default pose (Safety ignores targets while ramping).
     safety = Safety()
@@ -231,10 +229,7 @@ def run_collect_episode(
         command: VelocityCommand = schedule[seg][1]
         if pushes and t >= pushes[0]:
             pushes.pop(0)
-            angle = rng.uniform(-math.pi, math.pi)
-            force = float(rng.uniform(*config.push.impulse_ns)) / config.push.duration_s
-            robot.push(np.array([force * math.cos(angle), force * math.sin(angle), 0.0]),
-                       config.push.duration_s)  # fmt: skip
+            random_push(robot, rng, config.push)
 
         if k == 0:
             controller.reset(state)

@@ -99,6 +99,34 @@ def command_schedule(
     return segments
 
 
+def perturbed_reset(
+    robot: MujocoRobot, rng: np.random.Generator, joint_noise_rad: float, random_yaw: bool = True
+) -> None:
+    """Home keyframe with random upper-body joint offsets and (optionally) a random heading."""
+    # Offsets on the upper body only: the ramp holds no balance, and leg offsets of a
+    # hundredth of a radian can tip the robot before the controller is in charge.
+    offsets = rng.normal(0.0, joint_noise_rad, g1.NUM_JOINTS)
+    offsets[g1.LEG_JOINTS] = 0.0
+    yaw = float(rng.uniform(-math.pi, math.pi))
+    robot.reset("home", joint_offsets_rad=offsets, base_yaw_rad=yaw if random_yaw else 0.0)
+
+
+def push_times(rng: np.random.Generator, seconds: float, cfg: PushConfig) -> list[float]:
+    """When pushes land in an episode of ``seconds`` (none in its last second)."""
+    times, t = [], cfg.first_after_s
+    while t < seconds - 1.0:
+        times.append(t)
+        t += float(rng.uniform(*cfg.interval_s))
+    return times
+
+
+def random_push(robot: MujocoRobot, rng: np.random.Generator, cfg: PushConfig) -> None:
+    """A horizontal impulse in a random direction at the pelvis."""
+    angle = rng.uniform(-math.pi, math.pi)
+    force = float(rng.uniform(*cfg.impulse_ns)) / cfg.duration_s
+    robot.push(np.array([force * math.cos(angle), force * math.sin(angle), 0.0]), cfg.duration_s)
+
+
 @dataclass
 class EpisodeResult:
     seed: int
@@ -122,15 +150,7 @@ def run_episode(
 ) -> EpisodeResult:
     rng = np.random.default_rng(episode_seed)
     schedule = command_schedule(rng, config.seconds, config.command_ranges, config.schedule)
-    # Offsets on the upper body only: the ramp holds no balance, and leg offsets of a
-    # hundredth of a radian can tip the robot before the controller is in charge.
-    offsets = rng.normal(0.0, config.init_joint_noise_rad, g1.NUM_JOINTS)
-    offsets[g1.LEG_JOINTS] = 0.0
-    robot.reset(
-        "home",
-        joint_offsets_rad=offsets,
-        base_yaw_rad=float(rng.uniform(-math.pi, math.pi)),
-    )
+    perturbed_reset(robot, rng, config.init_joint_noise_rad)
     robot.connect()
     safety = Safety()
     loop = ControlLoop(robot, controller, safety)
@@ -143,12 +163,7 @@ def run_episode(
     if safety.mode is not Mode.ACTIVE:
         raise RuntimeError(f"safety did not reach ACTIVE after the ramp: {safety.last_fault}")
 
-    pushes = []
-    if config.pushes:
-        t = config.push.first_after_s
-        while t < config.seconds - 1.0:
-            pushes.append(t)
-            t += float(rng.uniform(*config.push.interval_s))
+    pushes = push_times(rng, config.seconds, config.push) if config.pushes else []
     n_ticks = int(round(config.seconds / dt))
     window = int(round(config.window_s / dt))
     pos_xy = np.zeros((n_ticks + 1, 2))
@@ -167,10 +182,7 @@ def run_episode(
             sampled[name] = [min(sampled[name][0], v), max(sampled[name][1], v)]
         if pushes and t >= pushes[0]:
             pushes.pop(0)
-            angle = rng.uniform(-math.pi, math.pi)
-            force = float(rng.uniform(*config.push.impulse_ns)) / config.push.duration_s
-            robot.push(np.array([force * math.cos(angle), force * math.sin(angle), 0.0]),
-                       config.push.duration_s)  # fmt: skip
+            random_push(robot, rng, config.push)
         record = loop.tick(cmd)
         if on_tick is not None:
             on_tick(robot, t)
