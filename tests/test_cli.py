@@ -22,7 +22,11 @@ def test_validate_stand_writes_the_report(tmp_path):
     report = json.loads(out.read_text())
     assert REPORT_KEYS <= set(report)
     assert report["controller"] == "stand" and report["episodes"] == 2
-    assert report["command_ranges"] == {"vx_mps": [0, 0], "vy_mps": [0, 0], "yaw_rate_radps": [0, 0]}
+    assert report["command_ranges"] == {
+        "vx_mps": [0, 0],
+        "vy_mps": [0, 0],
+        "yaw_rate_radps": [0, 0],
+    }
     assert report["falls"] == 0 and report["passed"] is True and code == 0
     assert 0 < report["max_torque_ratio"] < 1
 

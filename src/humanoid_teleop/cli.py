@@ -100,7 +100,8 @@ def validate(
 
     from humanoid_teleop.contracts import CommandRanges
     from humanoid_teleop.controllers import default_command_ranges, make_controller
-    from humanoid_teleop.sim.validate import ValidationConfig, validate as run_validation
+    from humanoid_teleop.sim.validate import ValidationConfig
+    from humanoid_teleop.sim.validate import validate as run_validation
 
     defaults = default_command_ranges(make_controller(controller))
     ranges = CommandRanges(
@@ -150,7 +151,8 @@ def collect(
         push_probability: Share of episodes with random 15-20 N s pushes.
     """
     _prepare_gl()
-    from humanoid_teleop.sim.collect import CollectConfig, collect as run_collect
+    from humanoid_teleop.sim.collect import CollectConfig
+    from humanoid_teleop.sim.collect import collect as run_collect
 
     config = CollectConfig(
         episodes=episodes,

@@ -20,7 +20,6 @@ import numpy as np
 
 from humanoid_teleop import g1
 
-
 FALL_HEIGHT_M = 0.45
 FALL_TILT_RAD = 1.0
 
@@ -139,9 +138,7 @@ class Frame:
         _set(self, "timestamp_s", _timestamp("timestamp_s", self.timestamp_s))
         img = np.asarray(self.image_rgb)
         if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-            raise ContractError(
-                f"image_rgb: expected (H, W, 3) uint8, got {img.shape} {img.dtype}"
-            )
+            raise ContractError(f"image_rgb: expected (H, W, 3) uint8, got {img.shape} {img.dtype}")
         if img.shape[0] < 16 or img.shape[1] < 16:
             raise ContractError(f"image_rgb: at least 16x16 pixels, got {img.shape[:2]}")
         if self.view not in VIEWS:
@@ -370,4 +367,6 @@ class RobotCommand:
 
     def torque_nm(self, q_rad: np.ndarray, dq_radps: np.ndarray) -> np.ndarray:
         """The motor law, unclamped: what this command asks of the motors at a measured state."""
-        return self.tau_ff_nm + self.kp * (self.q_rad - q_rad) + self.kd * (self.dq_radps - dq_radps)
+        return (
+            self.tau_ff_nm + self.kp * (self.q_rad - q_rad) + self.kd * (self.dq_radps - dq_radps)
+        )

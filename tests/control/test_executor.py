@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from humanoid_teleop import g1
-from humanoid_teleop.control.executor import ChunkExecutor, ExecutorConfig, tick_index
 from humanoid_teleop.contracts import ActionChunk
+from humanoid_teleop.control.executor import ChunkExecutor, ExecutorConfig, tick_index
 
 DT = g1.CONTROL_DT_S
 N = g1.NUM_JOINTS

@@ -68,7 +68,12 @@ def run_to_active(safety, start_q=None):
 def test_passive_sends_zero_torque_until_armed():
     safety = Safety()
     cmd = safety.step(0.0, make_state(0.0), None)
-    assert cmd.mode is Mode.PASSIVE and not cmd.kp.any() and not cmd.kd.any() and not cmd.tau_ff_nm.any()
+    assert (
+        cmd.mode is Mode.PASSIVE
+        and not cmd.kp.any()
+        and not cmd.kd.any()
+        and not cmd.tau_ff_nm.any()
+    )
 
 
 def test_ramp_goes_from_measured_pose_to_default_in_2_5_s():

@@ -68,7 +68,9 @@ def test_armature_floor_sensors_keyframes(model):
     home = model.key("home").qpos
     assert home[2] == pytest.approx(0.7837)
     np.testing.assert_allclose(home[7:], g1.HOME_POSE_RAD)
-    assert model.key("knees_bent").qpos[7 + g1.JOINT_INDEX["left_knee_joint"]] == pytest.approx(0.669)
+    assert model.key("knees_bent").qpos[7 + g1.JOINT_INDEX["left_knee_joint"]] == pytest.approx(
+        0.669
+    )
     assert model.camera("head").id >= 0
     assert sum(model.body_mass) == pytest.approx(33.34, abs=0.05)
 

@@ -56,7 +56,9 @@ def test_torque_is_clamped_to_the_limit_and_saturation_is_reported():
     q[k] += 1.0
     kp = np.zeros(N)
     kp[k] = 100.0  # asks for 100 N m from a 5 N m motor
-    robot.send(RobotCommand(0.0, Mode.ACTIVE, g1.JOINT_NAMES, q, np.zeros(N), np.zeros(N), kp, np.zeros(N)))
+    robot.send(
+        RobotCommand(0.0, Mode.ACTIVE, g1.JOINT_NAMES, q, np.zeros(N), np.zeros(N), kp, np.zeros(N))
+    )
     applied = robot.read_state().tau_nm[k]
     assert abs(applied) == pytest.approx(5.0, rel=1e-6)
     assert robot.motor_stats.max_ratio == pytest.approx(20.0, rel=0.05)
@@ -98,7 +100,9 @@ def test_zero_torque_robot_collapses_and_safety_damps_it():
     robot.push(np.array([400.0, 0.0, 0.0]), 0.3)  # a shove no stance survives
     for _ in range(150):
         record = loop.tick(VelocityCommand())
-    assert safety.mode is Mode.DAMPING and "tilt" in safety.last_fault or "speed" in safety.last_fault
+    assert (
+        safety.mode is Mode.DAMPING and "tilt" in safety.last_fault or "speed" in safety.last_fault
+    )
     assert record.command.mode is Mode.DAMPING and not record.command.kp.any()
 
 

@@ -43,7 +43,9 @@ class ControlLoop:
         self.robot = robot
         self.controller = controller
         self.safety = safety or Safety()
-        self.executor = executor or ChunkExecutor(ExecutorConfig(control_dt_s=controller.control_dt_s))
+        self.executor = executor or ChunkExecutor(
+            ExecutorConfig(control_dt_s=controller.control_dt_s)
+        )
         self.act_every_ticks = act_every_ticks
         self.controller_error = ""
         self._active_ticks = 0

@@ -187,7 +187,11 @@ def run_collect_episode(
     schedule = command_schedule(rng, config.seconds, ranges, config.schedule)
     perturbed_reset(robot, rng, config.init_joint_noise_rad, config.random_yaw)
     robot.connect()
-    pushes = push_times(rng, config.seconds, config.push) if rng.random() < config.push_probability else []
+    pushes = (
+        push_times(rng, config.seconds, config.push)
+        if rng.random() < config.push_probability
+        else []
+    )
 
     # Arm and ramp to the default pose (Safety ignores targets while ramping).
     safety = Safety()

@@ -77,7 +77,9 @@ class MujocoRobot:
 
     name = "mujoco"
 
-    def __init__(self, config: MujocoRobotConfig | None = None, model: mujoco.MjModel | None = None):
+    def __init__(
+        self, config: MujocoRobotConfig | None = None, model: mujoco.MjModel | None = None
+    ):
         self.config = config or MujocoRobotConfig()
         self.model = model if model is not None else build_model(self.config.variant)
         self.index = ModelIndex.of(self.model)
@@ -115,7 +117,9 @@ class MujocoRobot:
         with self._lock:
             if not self._connected:
                 return
-            self._command = RobotCommand.damping(self._sim_to_clock(self.data.time), note="disconnect")
+            self._command = RobotCommand.damping(
+                self._sim_to_clock(self.data.time), note="disconnect"
+            )
             self._connected = False
         self._stop.set()
         if self._thread is not None:
@@ -169,7 +173,9 @@ class MujocoRobot:
             mujoco.mj_forward(self.model, self.data)
             # Put the soles on the floor: a keyframe height that leaves them in the air
             # drops the robot, and the landing spikes joint speeds past the terminations.
-            sole_z = self.data.geom_xpos[self._foot_geoms, 2] - self.model.geom_size[self._foot_geoms, 0]
+            sole_z = (
+                self.data.geom_xpos[self._foot_geoms, 2] - self.model.geom_size[self._foot_geoms, 0]
+            )
             self.data.qpos[2] -= sole_z.min()
             mujoco.mj_forward(self.model, self.data)
             self._command = RobotCommand.zero_torque(0.0, note="reset")
@@ -267,4 +273,3 @@ def _rotate(quat_wxyz: np.ndarray, v: np.ndarray) -> np.ndarray:
     out = np.zeros(3)
     mujoco.mju_rotVecQuat(out, v, quat_wxyz)
     return out
-

@@ -53,7 +53,8 @@ class SimSummary:
         c = self.command
         lines = [
             f"controller     {self.controller}",
-            f"command        vx {c.vx_mps:+.2f} m/s  vy {c.vy_mps:+.2f} m/s  yaw {c.yaw_rate_radps:+.2f} rad/s",
+            f"command        vx {c.vx_mps:+.2f} m/s  vy {c.vy_mps:+.2f} m/s  "
+            f"yaw {c.yaw_rate_radps:+.2f} rad/s",
             f"achieved       vx {self.mean_vx_mps:+.3f} m/s  vy {self.mean_vy_mps:+.3f} m/s  "
             f"yaw {self.mean_yaw_rate_radps:+.3f} rad/s",
             f"distance       {self.distance_m:.2f} m",
@@ -82,8 +83,10 @@ def run_sim(controller: Controller, config: SimRunConfig) -> SimSummary:
         from humanoid_teleop.sim.render import FrameClock, Mp4Writer, RenderConfig, SimRenderer
 
         w, h = config.video_size
-        renderer = SimRenderer(robot.model, RenderConfig(width=w, height=h,
-                                                         camera=config.video_camera, fps=config.video_fps))  # fmt: skip
+        render_config = RenderConfig(
+            width=w, height=h, camera=config.video_camera, fps=config.video_fps
+        )
+        renderer = SimRenderer(robot.model, render_config)
         config.video.parent.mkdir(parents=True, exist_ok=True)
         writer = Mp4Writer(config.video, w, h, config.video_fps)
         frames = FrameClock(config.video_fps)

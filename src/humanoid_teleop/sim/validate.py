@@ -19,6 +19,7 @@ Metrics (over all episodes, samples after a fall excluded):
 from __future__ import annotations
 
 import math
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -76,7 +77,9 @@ class ValidationConfig:
 
     def __post_init__(self):
         if self.episodes < 1 or self.seconds <= 0:
-            raise ValueError(f"need episodes >= 1 and seconds > 0, got {self.episodes}, {self.seconds}")
+            raise ValueError(
+                f"need episodes >= 1 and seconds > 0, got {self.episodes}, {self.seconds}"
+            )
 
 
 def command_schedule(
@@ -191,7 +194,9 @@ def run_episode(
         yaw[k] = s.base.yaw_rad
         if k > 0:
             yaw[k] = yaw[k - 1] + (yaw[k] - yaw[k - 1] + math.pi) % (2 * math.pi) - math.pi
-        limit_hits += bool(np.any((s.q_rad < lo + LIMIT_MARGIN_RAD) | (s.q_rad > hi - LIMIT_MARGIN_RAD)))
+        limit_hits += bool(
+            np.any((s.q_rad < lo + LIMIT_MARGIN_RAD) | (s.q_rad > hi - LIMIT_MARGIN_RAD))
+        )
         if s.base.fallen:
             fell, fall_time = True, t
             break
@@ -269,7 +274,8 @@ def summarize(
             for r in results
         ],
         "wall_time_s": wall_s,
-        "machine": f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}".strip(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"python {platform.python_version()}",
     }
 
 
