@@ -36,7 +36,7 @@ def sim(
     """Run a controller headless in the MuJoCo twin and print a summary.
 
     Args:
-        controller: stand | expert.
+        controller: stand | expert | policy | policy:CKPT.
         seconds: Simulated seconds, including the 2.5 s safety ramp.
         vx: Forward velocity command (m/s), applied once the robot is active.
         vy: Lateral velocity command (m/s, left positive).
@@ -85,7 +85,7 @@ def validate(
     Prints the report; exits 0 when it passed, 1 when it did not.
 
     Args:
-        controller: stand | expert.
+        controller: stand | expert | policy | policy:CKPT.
         episodes: Number of episodes.
         seconds: Active seconds per episode (after the safety ramp).
         seed: Seed of the command schedules, initial states and pushes.
@@ -166,8 +166,115 @@ def collect(
     return 0
 
 
+def sim_robot(
+    domain: int = 1,
+    iface: str | None = "lo",
+    seconds: float | None = None,
+    no_hold: bool = False,
+) -> int:
+    """Run the MuJoCo G1 twin as a robot speaking DDS (rt/lowcmd in, rt/lowstate out, 500 Hz).
+
+    Stops on SIGINT/SIGTERM (or after --seconds) and prints its counters as a JSON line.
+
+    Args:
+        domain: DDS domain id (Unitree's simulators use 1; a real G1 is 0).
+        iface: Network interface DDS is restricted to (lo for a local twin).
+        seconds: Stop after this many wall-clock seconds.
+        no_hold: Start physics at once instead of holding the robot (like a gantry) until
+            the first valid command.
+    """
+    import signal
+    import threading
+
+    # Handlers first: a stop request during the slow imports below still ends cleanly.
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    _prepare_gl()
+    from humanoid_teleop.unitree.sim_robot import SimRobot, SimRobotConfig, format_counters
+
+    config = SimRobotConfig(
+        domain_id=domain, network_interface=iface, seconds=seconds, hold_until_command=not no_hold
+    )
+    print(f"sim-robot: domain {domain} on {iface or 'default'}, 500 Hz", flush=True)
+    counters = SimRobot(config).run(stop)
+    print(format_counters(counters), flush=True)
+    return 0
+
+
+def train(
+    data: Path,
+    out: Path,
+    steps: int = 20_000,
+    batch_size: int = 256,
+    lr: float = 3e-4,
+    seed: int = 0,
+    horizon: int = 16,
+    obs_steps: int = 2,
+    width: int = 256,
+    depth: int = 3,
+    inference_steps: int = 4,
+    latent_dim: int = 0,
+    action: Literal["q_eff", "q"] = "q_eff",
+    infer_every_ticks: int = 2,
+    fall_trim_s: float = 1.0,
+    max_minutes: float = 0.0,
+    checkpoint_every: int = 1000,
+    threads: int = 0,
+) -> int:
+    """Train the diffusion policy on a demonstration dataset (resumable: re-run to continue).
+
+    The output folder is a checkpoint (EMA weights, config, normalization, robot metadata)
+    from the first save on, plus the training state under training/.
+
+    Args:
+        data: Dataset directory written by `collect`.
+        out: Checkpoint folder (created, or resumed when it holds a run's training state).
+        steps: Total optimizer steps (the cosine learning-rate schedule spans them).
+        batch_size: Windows per step.
+        lr: Peak learning rate (AdamW, warmup then cosine).
+        seed: Seed of initialization, batch order, noise and timesteps.
+        horizon: H, ticks per action chunk.
+        obs_steps: Length of the proprioceptive history.
+        width: Width of the denoiser's residual MLP.
+        depth: Residual blocks.
+        inference_steps: DDIM steps when sampling (stored in the checkpoint).
+        latent_dim: Size of an optional intent latent (0: none).
+        action: q_eff (q + tau_ff / kp: the expert's torque at the stored gains) or q.
+        infer_every_ticks: How often the policy controller samples a new chunk.
+        fall_trim_s: Seconds dropped before the end of episodes that fell.
+        max_minutes: Stop (and save) after this much wall time; 0: no limit.
+        checkpoint_every: Steps between checkpoint + training-state saves.
+        threads: torch threads (0: torch's default).
+    """
+    from humanoid_teleop.policy.inference import policy_config
+    from humanoid_teleop.policy.sampler import SamplerConfig
+    from humanoid_teleop.policy.train import TrainConfig
+    from humanoid_teleop.policy.train import train as run_train
+
+    policy = policy_config(
+        horizon=horizon, n_obs_steps=obs_steps, width=width, depth=depth,
+        latent_dim=latent_dim, action=action, infer_every_ticks=infer_every_ticks,
+        sampler=SamplerConfig(num_inference_steps=inference_steps),
+    )  # fmt: skip
+    config = TrainConfig(
+        policy=policy, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+        fall_trim_s=fall_trim_s, max_minutes=max_minutes, checkpoint_every=checkpoint_every,
+        threads=threads,
+    )  # fmt: skip
+    summary = run_train(config, data, out)
+    print(json.dumps(summary.as_dict(), indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    commands = {"sim": sim, "validate": validate, "collect": collect}
+    commands = {
+        "sim": sim,
+        "validate": validate,
+        "collect": collect,
+        "sim-robot": sim_robot,
+        "train": train,
+    }
     try:
         return int(tyro.extras.subcommand_cli_from_dict(commands, args=argv) or 0)
     except _user_errors() as exc:  # bad input: say what was wrong, no traceback
@@ -176,12 +283,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
+    from humanoid_teleop.policy.errors import CheckpointError
     from humanoid_teleop.sim.dataset import DatasetError
     from humanoid_teleop.sim.model import ModelNotFoundError
     from humanoid_teleop.sim.render import RenderError, VideoEncoderError
 
     # ValueError covers ContractError, UnknownControllerError and config validation.
-    return (ValueError, DatasetError, ModelNotFoundError, RenderError, VideoEncoderError)
+    return (
+        ValueError, DatasetError, CheckpointError, ModelNotFoundError, RenderError,
+        VideoEncoderError,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Controllers by name, as the command line and the server spell them.
 
-``stand`` (model-free balance in place), ``expert`` (the walking expert in the twin) and,
-once a policy exists, ``policy[:PATH]``. Heavy modules are imported only when asked for.
+``stand`` (model-free balance in place), ``expert`` (the walking expert in the twin),
+``policy`` (the shipped diffusion policy) and ``policy:PATH`` (a checkpoint folder). Heavy modules are imported only when asked for.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from humanoid_teleop.contracts import CommandRanges
 from humanoid_teleop.control.controller import Controller
 
-CONTROLLER_NAMES: tuple[str, ...] = ("stand", "expert")
+CONTROLLER_NAMES: tuple[str, ...] = ("stand", "expert", "policy")
 
 
 class UnknownControllerError(ValueError):
@@ -28,6 +28,13 @@ def make_controller(spec: str) -> Controller:
         except ImportError as exc:
             raise UnknownControllerError(f"the walking expert is not available: {exc}") from exc
         return WalkingExpert()
+    if name == "policy":
+        try:
+            from humanoid_teleop.policy import load_policy
+            from humanoid_teleop.policy.controller import PolicyController
+        except ImportError as exc:  # torch / safetensors missing
+            raise UnknownControllerError(f"the diffusion policy is not available: {exc}") from exc
+        return PolicyController(load_policy(_arg or None))
     raise UnknownControllerError(f"unknown controller {spec!r}; expected one of {CONTROLLER_NAMES}")
 
 

@@ -1,0 +1,113 @@
+"""Per-chunk inference latency of the diffusion policy on one CPU thread.
+
+    PYTHONPATH=src python benchmarks/policy_latency.py [--iterations 500] [--checkpoint CKPT]
+
+One chunk = ``DiffusionPolicy.predict``: normalize the (n_obs, D) history, encode the
+condition once, run the DDIM steps, unnormalize, build the ActionChunk. Models are built
+from config with random weights (latency does not depend on the values), plus the given
+checkpoint. ``torch.set_num_threads(1)`` and the BLAS thread variables pinned to 1 before
+torch loads. Prints a markdown table, machine first; the target is p99 <= 5 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _load_average() -> str:
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def _random_policy(width: int, depth: int, horizon: int, steps: int):
+    import torch
+
+    from humanoid_teleop.policy.inference import DiffusionPolicy, policy_config
+    from humanoid_teleop.policy.model import Denoiser
+    from humanoid_teleop.policy.normalize import Normalizer
+    from humanoid_teleop.policy.sampler import SamplerConfig
+
+    config = policy_config(horizon=horizon, width=width, depth=depth,
+                           sampler=SamplerConfig(num_inference_steps=steps))  # fmt: skip
+    torch.manual_seed(0)
+    model = Denoiser(config.denoiser)
+    return DiffusionPolicy(config, model, Normalizer.identity(config.denoiser.obs_dim, 29))
+
+
+def measure(policy, iterations: int, warmup: int = 20) -> tuple[float, float, float]:
+    import numpy as np
+
+    from humanoid_teleop.contracts import Intent, VelocityCommand
+
+    rng = np.random.default_rng(0)
+    history = rng.normal(size=(policy.n_obs_steps, policy.config.denoiser.obs_dim))
+    intent = Intent("walk", VelocityCommand(0.3, 0.0, 0.2), 1.0, "bench", 0.0)
+    for _ in range(warmup):
+        policy.predict(history, intent)
+    samples = []
+    for i in range(iterations):
+        t0 = time.perf_counter()
+        policy.predict(history, intent, t0_s=i * 0.02)
+        samples.append(time.perf_counter() - t0)
+    a = np.asarray(samples) * 1e3
+    return float(np.median(a)), float(np.percentile(a, 99)), float(a.max())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=500)
+    parser.add_argument("--checkpoint", type=Path, default=None)
+    args = parser.parse_args()
+
+    import torch
+
+    from humanoid_teleop.policy.model import parameter_count
+
+    torch.set_num_threads(1)
+    rows = []
+    for width, depth, horizon, steps in [
+        (256, 3, 16, 2), (256, 3, 16, 4), (512, 3, 16, 2), (512, 3, 16, 4), (512, 4, 16, 10),
+    ]:  # fmt: skip
+        policy = _random_policy(width, depth, horizon, steps)
+        label = f"MLP w{width} d{depth}, H={horizon}, {steps} DDIM steps"
+        rows.append((label, parameter_count(policy.model), *measure(policy, args.iterations)))
+    if args.checkpoint is not None:
+        from humanoid_teleop.policy import load_policy
+
+        policy = load_policy(args.checkpoint)
+        c = policy.config
+        label = (f"checkpoint {args.checkpoint.name}: w{c.denoiser.width} d{c.denoiser.depth}, "
+                 f"H={c.denoiser.horizon}, {c.sampler.num_inference_steps} DDIM steps")  # fmt: skip
+        rows.append((label, parameter_count(policy.model), *measure(policy, args.iterations)))
+
+    print(f"machine: {_cpu()}; {os.cpu_count()} logical cores; python "
+          f"{platform.python_version()}; torch {torch.__version__}; torch threads "
+          f"{torch.get_num_threads()}; load average {_load_average()} (shared machine)")  # fmt: skip
+    print(f"iterations per row: {args.iterations} (after 20 warm-up); target p99 <= 5 ms\n")
+    print("| model | params | median ms | p99 ms | max ms |")
+    print("|---|---:|---:|---:|---:|")
+    for label, params, med, p99, mx in rows:
+        print(f"| {label} | {params / 1e6:.2f} M | {med:.2f} | {p99:.2f} | {mx:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

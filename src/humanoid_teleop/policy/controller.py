@@ -1,0 +1,181 @@
+"""The diffusion policy as a Controller (receding horizon).
+
+``PolicyController`` must be called every control tick (``ControlLoop`` with
+``act_every_ticks=1``, as ``validate`` and ``sim`` do): every call appends an observation to
+the history, and every ``infer_every_ticks``-th call samples a new H-tick chunk starting at
+that state's time. In between it returns the chunk it already has; the ChunkExecutor blends
+each newly submitted chunk into the one executing and never replays a tick whose time has
+passed. Inference runs on the calling thread, so runs are deterministic (lockstep sim,
+validation, tests).
+
+``ThreadedPolicyController`` is the real-time variant: ``act`` only records the observation
+and, every k ticks, hands the newest history to a worker thread (one slot, the newest job
+wins, nothing queues); it returns the newest finished chunk, stamped with the time of the
+state it was computed from, so the executor drops the ticks that passed while it was being
+computed. Only the very first call after ``reset`` waits for inference.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from humanoid_teleop.contracts import ActionChunk, Intent, RobotState, VelocityCommand
+from humanoid_teleop.policy.inference import DiffusionPolicy, intent_from_command
+
+
+class PolicyController:
+    """Controller protocol implementation; see the module docstring."""
+
+    name = "policy"
+
+    def __init__(
+        self,
+        policy: DiffusionPolicy,
+        *,
+        infer_every_ticks: int | None = None,
+        intent_source: Callable[[VelocityCommand, float], Intent] | None = None,
+    ):
+        k = infer_every_ticks if infer_every_ticks is not None else policy.config.infer_every_ticks
+        if not isinstance(k, int) or not 1 <= k <= policy.horizon:
+            raise ValueError(f"infer_every_ticks: expected an int in 1..{policy.horizon}, got {k!r}")
+        self.policy = policy
+        self.infer_every_ticks = k
+        self.control_dt_s = policy.control_dt_s
+        self.command_ranges = policy.robot.ranges
+        # Maps the loop's velocity command to an intent; the server can inject one that adds
+        # the estimator's skill and latent.
+        self.intent_source = intent_source or intent_from_command
+        self._history: collections.deque = collections.deque(maxlen=policy.n_obs_steps)
+        self._chunk: ActionChunk | None = None
+        self._ticks = 0
+        self.inferences = 0
+
+    def reset(self, state: RobotState) -> None:
+        self._history.clear()
+        self._chunk = None
+        self._ticks = 0
+        self.policy.reset()
+
+    def observe(self, state: RobotState, command: VelocityCommand) -> np.ndarray:
+        """Append this state's observation to the history; returns the (n_obs, D) history."""
+        b = self.policy.builder
+        # last_action_rel_rad / gait_phase are refused by PolicyConfig; the builder still
+        # needs an argument for them.
+        terms = b.build(state, command, b.default_pose_rad)
+        self._history.append(b.flatten(terms).astype(np.float32))
+        return self.policy.history_array(list(self._history))
+
+    def act(self, state: RobotState, command: VelocityCommand) -> ActionChunk:
+        history = self.observe(state, command)
+        due = self._ticks % self.infer_every_ticks == 0
+        self._ticks += 1
+        if due or self._chunk is None:
+            intent = self.intent_source(command, state.timestamp_s)
+            self._chunk = self.policy.predict(history, intent, t0_s=state.timestamp_s)
+            self.inferences += 1
+        return self._chunk
+
+
+class ThreadedPolicyController(PolicyController):
+    """Inference off the control thread; see the module docstring. Call ``close`` when done
+    (or use it as a context manager); a worker failure is re-raised by the next ``act``."""
+
+    name = "policy"
+
+    def __init__(self, policy: DiffusionPolicy, *, infer_every_ticks: int | None = None,
+                 intent_source=None, latency_window: int = 1000):  # fmt: skip
+        super().__init__(policy, infer_every_ticks=infer_every_ticks, intent_source=intent_source)
+        self._cv = threading.Condition()
+        self._job: tuple | None = None  # (history, intent, t0_s, epoch): the newest request
+        self._result: ActionChunk | None = None
+        self._error: BaseException | None = None
+        self._epoch = 0  # bumped by reset: results of an older episode are dropped
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self.latencies_s: collections.deque = collections.deque(maxlen=latency_window)
+        self.dropped_jobs = 0  # requests replaced by a newer one before the worker took them
+
+    def __enter__(self) -> ThreadedPolicyController:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None
+
+    def reset(self, state: RobotState) -> None:
+        with self._cv:
+            self._epoch += 1
+            self._job = None
+            self._result = None
+            self._error = None
+        super().reset(state)
+
+    def act(self, state: RobotState, command: VelocityCommand) -> ActionChunk:
+        history = self.observe(state, command)
+        due = self._ticks % self.infer_every_ticks == 0
+        self._ticks += 1
+        intent = self.intent_source(command, state.timestamp_s) if due else None
+        with self._cv:
+            if self._error is not None:
+                err, self._error = self._error, None
+                raise RuntimeError(f"policy worker failed: {err}") from err
+            result = self._result
+        if result is None:  # first call of an episode: nothing to execute yet, so wait
+            intent = intent or self.intent_source(command, state.timestamp_s)
+            result = self._infer(history, intent, state.timestamp_s)
+            with self._cv:
+                self._result = result
+            return result
+        if due:
+            self._ensure_thread()
+            with self._cv:
+                if self._job is not None:
+                    self.dropped_jobs += 1
+                self._job = (history, intent, state.timestamp_s, self._epoch)
+                self._cv.notify()
+        return result
+
+    def _infer(self, history, intent, t0_s) -> ActionChunk:
+        start = time.perf_counter()
+        chunk = self.policy.predict(history, intent, t0_s=t0_s)
+        self.latencies_s.append(time.perf_counter() - start)
+        self.inferences += 1
+        return chunk
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop = False
+            self._thread = threading.Thread(target=self._run, name="policy-worker", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while self._job is None and not self._stop:
+                    self._cv.wait()
+                if self._stop:
+                    return
+                history, intent, t0_s, epoch = self._job
+                self._job = None
+            try:
+                chunk = self._infer(history, intent, t0_s)
+            except BaseException as exc:  # surfaced to the control thread by act()
+                with self._cv:
+                    if epoch == self._epoch:
+                        self._error = exc
+                continue
+            with self._cv:
+                if epoch == self._epoch:
+                    self._result = chunk

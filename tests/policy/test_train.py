@@ -1,0 +1,104 @@
+"""Training: windows from a collected dataset, a smoke run that lowers the loss, resuming."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("safetensors")
+
+from humanoid_teleop import g1  # noqa: E402
+from humanoid_teleop.policy import load_policy  # noqa: E402
+from humanoid_teleop.policy.inference import policy_config  # noqa: E402
+from humanoid_teleop.policy.sampler import SamplerConfig  # noqa: E402
+from humanoid_teleop.policy.train import (  # noqa: E402
+    TrainConfig,
+    TrainError,
+    labels_to_actions,
+    load_train_data,
+    train,
+)
+
+pytestmark = pytest.mark.sim  # the dataset fixture runs MuJoCo episodes
+
+
+def tiny_train_config(**overrides) -> TrainConfig:
+    policy = policy_config(horizon=4, n_obs_steps=2, width=64, depth=2, cond_dim=32,
+                           time_embed_dim=16, infer_every_ticks=2,
+                           sampler=SamplerConfig(num_train_timesteps=50, num_inference_steps=2))  # fmt: skip
+    base = dict(policy=policy, steps=300, batch_size=32, lr=1e-3, warmup_steps=20,
+                checkpoint_every=100, log_every=25, seed=0, threads=1)  # fmt: skip
+    base.update(overrides)
+    return TrainConfig(**base)
+
+
+def test_windows_follow_the_episodes(stand_dataset):
+    from humanoid_teleop.sim.dataset import DatasetReader
+
+    config = tiny_train_config()
+    data = load_train_data(stand_dataset, config)
+    reader = DatasetReader(stand_dataset)
+    lengths = [e.length for e in reader.episodes]
+    assert data.windows == sum(lengths) == data.obs.shape[0]
+    # Window at tick 0 of episode 0: the first observation repeated, actions 0..H-1.
+    assert data.obs_index[0].tolist() == [0, 0]
+    assert data.action_index[0].tolist() == [0, 1, 2, 3]
+    # The last window of episode 0 repeats its last action; episode 1 starts fresh.
+    last = lengths[0] - 1
+    assert data.action_index[last].tolist() == [last] * 4
+    assert data.obs_index[lengths[0]].tolist() == [lengths[0]] * 2
+    # Actions are the (normalized) labels relative to the default pose, q_eff = q + tau/kp.
+    ep = reader.episode(0)
+    raw = labels_to_actions(ep["action/q_rad"], ep["action/tau_ff_nm"], ep["kp"],
+                            g1.DEFAULT_POSE_RAD, "q_eff")  # fmt: skip
+    norm = data.normalizer.normalize_action(raw[:5])
+    np.testing.assert_allclose(data.actions[:5].numpy(), norm, atol=1e-5)
+    assert data.robot.joint_names == g1.JOINT_NAMES
+    np.testing.assert_allclose(data.robot.kp, ep["kp"])
+
+
+def test_smoke_training_reduces_the_loss_and_writes_a_checkpoint(stand_dataset, tmp_path):
+    out = tmp_path / "ck"
+    summary = train(tiny_train_config(), stand_dataset, out, progress=False)
+    assert summary.steps_done == 300 and summary.stopped_by == "steps"
+    assert summary.final_loss < 0.5 * summary.first_loss, summary
+    policy = load_policy(out)  # a complete, loadable checkpoint with the robot metadata
+    assert policy.horizon == 4
+    info = json.loads((out / "config.json").read_text())["training"]
+    assert info["steps"] == 300 and info["dataset_fingerprint"]
+    log = [json.loads(line) for line in (out / "training" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == list(range(25, 301, 25))
+
+
+def test_resume_continues_the_same_run(stand_dataset, tmp_path):
+    """Interrupted at step 20 and resumed, a run ends with the same bytes as an unbroken one
+    (weights, EMA, AdamW moments and the batch/noise generator are all restored)."""
+    config = tiny_train_config(steps=40, checkpoint_every=20, log_every=10)
+    train(config, stand_dataset, tmp_path / "full", progress=False)
+    first = train(config, stand_dataset, tmp_path / "split", progress=False, stop_at_step=20)
+    assert first.steps_done == 20 and first.stopped_by == "stop_at_step"
+    resumed = train(config, stand_dataset, tmp_path / "split", progress=False)
+    assert resumed.resumed_from == 20 and resumed.steps_done == 40
+    for name in ("model.safetensors", "training/state.safetensors"):
+        assert (tmp_path / "full" / name).read_bytes() == (tmp_path / "split" / name).read_bytes()
+
+
+def test_resume_refuses_another_config_or_a_foreign_folder(stand_dataset, tmp_path):
+    train(tiny_train_config(steps=10, log_every=5), stand_dataset, tmp_path / "ck", progress=False)
+    with pytest.raises(TrainError, match="another configuration"):
+        train(tiny_train_config(steps=20, lr=5e-4), stand_dataset, tmp_path / "ck", progress=False)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("x")
+    with pytest.raises(TrainError, match="not empty"):
+        train(tiny_train_config(steps=10), stand_dataset, tmp_path / "other", progress=False)
+
+
+def test_training_is_seeded(stand_dataset, tmp_path):
+    config = tiny_train_config(steps=15, log_every=5)
+    train(config, stand_dataset, tmp_path / "a", progress=False)
+    train(config, stand_dataset, tmp_path / "b", progress=False)
+    a = (tmp_path / "a" / "model.safetensors").read_bytes()
+    assert a == (tmp_path / "b" / "model.safetensors").read_bytes()
