@@ -7,6 +7,7 @@ extra only breaks the command that needs it.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
@@ -19,6 +20,9 @@ def _prepare_gl() -> None:
     from humanoid_teleop.sim.render import ensure_gl_backend
 
     ensure_gl_backend()
+    # Batch-1 policy inference is fastest on one thread (measured: 2 threads on a busy
+    # 2-core machine ran 10x slower); torch reads this when first imported.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def sim(
@@ -103,7 +107,8 @@ def validate(
     from humanoid_teleop.sim.validate import ValidationConfig
     from humanoid_teleop.sim.validate import validate as run_validation
 
-    defaults = default_command_ranges(make_controller(controller))
+    ctl = make_controller(controller)
+    defaults = default_command_ranges(ctl)
     ranges = CommandRanges(
         vx_mps=vx_range or defaults.vx_mps,
         vy_mps=vy_range or defaults.vy_mps,
@@ -121,7 +126,7 @@ def validate(
         bar.update(1)
         bar.set_postfix(falls=falls)
 
-    report = run_validation(lambda: make_controller(controller), config, progress=progress)
+    report = run_validation(lambda: ctl, config, progress=progress)
     bar.close()
     brief = {k: v for k, v in report.items() if k != "per_episode"}
     print(json.dumps(brief, indent=2))
@@ -220,7 +225,7 @@ def train(
     fall_trim_s: float = 1.0,
     max_minutes: float = 0.0,
     checkpoint_every: int = 1000,
-    threads: int = 0,
+    threads: int = 1,
 ) -> int:
     """Train the diffusion policy on a demonstration dataset (resumable: re-run to continue).
 
@@ -245,7 +250,9 @@ def train(
         fall_trim_s: Seconds dropped before the end of episodes that fell.
         max_minutes: Stop (and save) after this much wall time; 0: no limit.
         checkpoint_every: Steps between checkpoint + training-state saves.
-        threads: torch threads (0: torch's default).
+        threads: torch threads (0: torch's default). 1 by default: at this model size a
+            second thread gains little, and on a machine whose cores are busy with other work
+            two spinning threads ran 10-20x slower than one (measured on 2 shared cores).
     """
     from humanoid_teleop.policy.inference import policy_config
     from humanoid_teleop.policy.sampler import SamplerConfig

@@ -1,7 +1,8 @@
 """Controllers by name, as the command line and the server spell them.
 
 ``stand`` (model-free balance in place), ``expert`` (the walking expert in the twin),
-``policy`` (the shipped diffusion policy) and ``policy:PATH`` (a checkpoint folder). Heavy modules are imported only when asked for.
+``policy`` (the shipped diffusion policy) and ``policy:PATH`` (a checkpoint folder).
+Heavy modules are imported only when asked for.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from humanoid_teleop import g1  # noqa: E402
-from humanoid_teleop.contracts import ImuState, Intent, RobotState, VelocityCommand  # noqa: E402
+from humanoid_teleop import g1
+from humanoid_teleop.contracts import ImuState, Intent, RobotState, VelocityCommand
 
 
 def tiny_policy(seed: int = 0, **overrides):

@@ -10,20 +10,20 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from humanoid_teleop import g1  # noqa: E402
-from humanoid_teleop.policy import (  # noqa: E402
+from humanoid_teleop import g1
+from humanoid_teleop.policy import (
     CheckpointError,
     CheckpointMismatchError,
     PolicyNotShippedError,
     load_policy,
 )
-from humanoid_teleop.policy.checkpoint import (  # noqa: E402
+from humanoid_teleop.policy.checkpoint import (
     load_checkpoint,
     read_validation_report,
     save_checkpoint,
 )
-from humanoid_teleop.policy.observation import ObservationSpec  # noqa: E402
-from tests.policy.helpers import make_state, tiny_policy, walk_intent  # noqa: E402
+from humanoid_teleop.policy.observation import ObservationSpec
+from tests.policy.helpers import make_state, tiny_policy, walk_intent
 
 
 def history(policy):
@@ -52,6 +52,15 @@ def test_round_trip(tmp_path):
     assert robot["joint_names"] == list(g1.JOINT_NAMES)
     assert set(robot) >= {"default_pose_rad", "kp", "kd", "action_scale", "control_dt_s",
                           "observation_spec", "command_ranges"}  # fmt: skip
+
+
+def test_step_count_can_be_overridden_at_load(tmp_path):
+    save_checkpoint(tmp_path, tiny_policy())
+    assert load_policy(tmp_path).config.sampler.num_inference_steps == 2
+    fast = load_policy(tmp_path, num_inference_steps=1)
+    assert fast.config.sampler.num_inference_steps == 1 and fast.ddim.timesteps == [19]
+    with pytest.raises(CheckpointError, match="num_inference_steps"):
+        load_policy(tmp_path, num_inference_steps=0)
 
 
 def _edit_robot(path, **changes):

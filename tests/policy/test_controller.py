@@ -10,15 +10,15 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from humanoid_teleop import g1  # noqa: E402
-from humanoid_teleop.contracts import VelocityCommand  # noqa: E402
-from humanoid_teleop.control.controller import Controller  # noqa: E402
-from humanoid_teleop.control.executor import ChunkExecutor, ExecutorConfig  # noqa: E402
-from humanoid_teleop.policy.controller import (  # noqa: E402
+from humanoid_teleop import g1
+from humanoid_teleop.contracts import VelocityCommand
+from humanoid_teleop.control.controller import Controller
+from humanoid_teleop.control.executor import ChunkExecutor, ExecutorConfig
+from humanoid_teleop.policy.controller import (
     PolicyController,
     ThreadedPolicyController,
 )
-from tests.policy.helpers import make_state, tiny_policy  # noqa: E402
+from tests.policy.helpers import make_state, tiny_policy
 
 DT = g1.CONTROL_DT_S
 
@@ -114,8 +114,8 @@ def test_closed_loop_episode_runs(stand_dataset, tmp_path):
     from humanoid_teleop.control.loop import ControlLoop
     from humanoid_teleop.control.safety import Safety
     from humanoid_teleop.controllers import make_controller
-    from humanoid_teleop.sim.robot import MujocoRobot, MujocoRobotConfig
     from humanoid_teleop.policy.train import train
+    from humanoid_teleop.sim.robot import MujocoRobot, MujocoRobotConfig
     from tests.policy.test_train import tiny_train_config
 
     train(tiny_train_config(steps=150), stand_dataset, tmp_path / "ck", progress=False)

@@ -7,22 +7,22 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from humanoid_teleop import g1  # noqa: E402
-from humanoid_teleop.contracts import ActionChunk, Intent, VelocityCommand  # noqa: E402
-from humanoid_teleop.policy.inference import PolicyConfig, policy_config  # noqa: E402
-from humanoid_teleop.policy.model import Denoiser, DenoiserConfig, tiny_config  # noqa: E402
-from humanoid_teleop.policy.sampler import DDIM, SamplerConfig  # noqa: E402
-from tests.policy.helpers import make_state, tiny_policy, walk_intent  # noqa: E402
+from humanoid_teleop import g1
+from humanoid_teleop.contracts import ActionChunk, Intent, VelocityCommand
+from humanoid_teleop.policy.inference import PolicyConfig, policy_config
+from humanoid_teleop.policy.model import Denoiser, DenoiserConfig, tiny_config
+from humanoid_teleop.policy.sampler import DDIM, SamplerConfig
+from tests.policy.helpers import make_state, tiny_policy, walk_intent
 
 # tiny_policy() (torch.manual_seed(0) init, FiLM ~ N(0, 0.1), unit statistics, 2 DDIM steps
 # over 20 train steps, sampling seed 0) on the history below and walk_intent(): the chunk's
 # first 6 joints relative to the default pose. Generated once; a change means the model,
 # sampler or normalization changed behaviour.
 GOLDEN_Q_REL = np.array([
-    [-0.444545, 0.042838, -0.718109, -0.064177, -0.50632, 0.696353],
-    [-0.440823, 0.179507, 0.303534, 0.345584, 0.905714, -0.117733],
-    [-0.698506, -0.810266, 0.059691, -0.41832, 0.16862, -0.199038],
-    [-1.204302, 0.987564, 0.152088, 0.948259, -0.342245, -0.560468],
+    [-0.207701, 0.144532, -1.157699, 0.465315, -0.211852, -0.278502],
+    [-0.148593, -0.61821, 0.042814, -0.112039, 0.174422, 0.079224],
+    [0.235665, -0.615867, 0.092718, -0.439553, 0.48267, -0.409218],
+    [-1.122556, 0.575763, 0.26228, 1.065443, -0.089703, -0.36901],
 ])  # fmt: skip
 
 
@@ -78,8 +78,9 @@ def test_sampler_config_needs_explicit_valid_steps():
     with pytest.raises(ValueError, match="prediction_type"):
         SamplerConfig(prediction_type="v")
     assert DDIM(SamplerConfig(num_train_timesteps=100, num_inference_steps=4)).timesteps == [
-        75, 50, 25, 0
+        99, 74, 49, 24
     ]
+    assert DDIM(SamplerConfig(num_train_timesteps=100, num_inference_steps=1)).timesteps == [99]
 
 
 @pytest.mark.parametrize("prediction_type", ["sample", "epsilon"])

@@ -10,11 +10,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from humanoid_teleop import g1  # noqa: E402
-from humanoid_teleop.policy import load_policy  # noqa: E402
-from humanoid_teleop.policy.inference import policy_config  # noqa: E402
-from humanoid_teleop.policy.sampler import SamplerConfig  # noqa: E402
-from humanoid_teleop.policy.train import (  # noqa: E402
+from humanoid_teleop import g1
+from humanoid_teleop.policy import load_policy
+from humanoid_teleop.policy.inference import policy_config
+from humanoid_teleop.policy.sampler import SamplerConfig
+from humanoid_teleop.policy.train import (
     TrainConfig,
     TrainError,
     labels_to_actions,
@@ -26,9 +26,9 @@ pytestmark = pytest.mark.sim  # the dataset fixture runs MuJoCo episodes
 
 
 def tiny_train_config(**overrides) -> TrainConfig:
+    sampler = SamplerConfig(num_train_timesteps=50, num_inference_steps=2)
     policy = policy_config(horizon=4, n_obs_steps=2, width=64, depth=2, cond_dim=32,
-                           time_embed_dim=16, infer_every_ticks=2,
-                           sampler=SamplerConfig(num_train_timesteps=50, num_inference_steps=2))  # fmt: skip
+                           time_embed_dim=16, infer_every_ticks=2, sampler=sampler)  # fmt: skip
     base = dict(policy=policy, steps=300, batch_size=32, lr=1e-3, warmup_steps=20,
                 checkpoint_every=100, log_every=25, seed=0, threads=1)  # fmt: skip
     base.update(overrides)

@@ -19,6 +19,7 @@ and raises ``CheckpointMismatchError`` naming what was expected and what was fou
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -155,8 +156,10 @@ def check_robot(
             str(root), "observation_spec", "terms this robot's ObservationBuilder knows", str(exc)
         ) from exc
     if stored.terms != config.observation_spec.terms:
-        raise CheckpointError(f"{root}: robot.json observation spec {list(stored.terms)} differs "
-                              f"from config.json's {list(config.observation_spec.terms)}")  # fmt: skip
+        raise CheckpointError(
+            f"{root}: robot.json observation spec {list(stored.terms)} differs from "
+            f"config.json's {list(config.observation_spec.terms)}"
+        )
     if observation_spec is not None and observation_spec.terms != stored.terms:
         raise CheckpointMismatchError(
             str(root), "observation_spec", list(observation_spec.terms), list(stored.terms)
@@ -171,8 +174,13 @@ def load_checkpoint(
     default_pose_rad: np.ndarray | None = g1.DEFAULT_POSE_RAD,
     observation_spec: ObservationSpec | None = None,
     seed: int = 0,
+    num_inference_steps: int | None = None,
 ) -> DiffusionPolicy:
-    """Load a checkpoint folder for a robot with these facts (default: the G1 at 50 Hz)."""
+    """Load a checkpoint folder for a robot with these facts (default: the G1 at 50 Hz).
+
+    ``num_inference_steps`` overrides the stored DDIM step count (training covers every
+    timestep, so any count works; fewer is faster and coarser).
+    """
     root = Path(path)
     if not root.is_dir():
         raise CheckpointError(f"{root}: no such checkpoint folder")
@@ -190,6 +198,12 @@ def load_checkpoint(
         robot = RobotMeta.from_dict(read_json(root / ROBOT_FILE))
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{root}: invalid config or robot metadata: {exc}") from exc
+    if num_inference_steps is not None:
+        try:
+            sampler = dataclasses.replace(config.sampler, num_inference_steps=num_inference_steps)
+        except ValueError as exc:
+            raise CheckpointError(f"{root}: {exc}") from exc
+        config = dataclasses.replace(config, sampler=sampler)
     check_robot(root, robot, config, joint_names=joint_names, control_dt_s=control_dt_s,
                 default_pose_rad=default_pose_rad, observation_spec=observation_spec)  # fmt: skip
     try:
@@ -202,7 +216,9 @@ def load_checkpoint(
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
-        raise CheckpointError(f"{root / WEIGHTS_FILE}: weights do not fit the config: {exc}") from exc
+        raise CheckpointError(
+            f"{root / WEIGHTS_FILE}: weights do not fit the config: {exc}"
+        ) from exc
     return DiffusionPolicy(config, model, normalizer, robot, seed=seed)
 
 

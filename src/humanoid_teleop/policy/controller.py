@@ -42,7 +42,9 @@ class PolicyController:
     ):
         k = infer_every_ticks if infer_every_ticks is not None else policy.config.infer_every_ticks
         if not isinstance(k, int) or not 1 <= k <= policy.horizon:
-            raise ValueError(f"infer_every_ticks: expected an int in 1..{policy.horizon}, got {k!r}")
+            raise ValueError(
+                f"infer_every_ticks: expected an int in 1..{policy.horizon}, got {k!r}"
+            )
         self.policy = policy
         self.infer_every_ticks = k
         self.control_dt_s = policy.control_dt_s

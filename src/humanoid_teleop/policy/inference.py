@@ -67,7 +67,9 @@ class PolicyConfig:
         if self.action not in ACTIONS:
             raise ValueError(f"action: expected one of {ACTIONS}, got {self.action!r}")
         if not isinstance(self.infer_every_ticks, int) or self.infer_every_ticks < 1:
-            raise ValueError(f"infer_every_ticks: expected an int >= 1, got {self.infer_every_ticks!r}")
+            raise ValueError(
+                f"infer_every_ticks: expected an int >= 1, got {self.infer_every_ticks!r}"
+            )
         if self.infer_every_ticks > self.denoiser.horizon:
             raise ValueError(f"infer_every_ticks {self.infer_every_ticks} > horizon "
                              f"{self.denoiser.horizon}: the chunk would run out")  # fmt: skip

@@ -50,7 +50,9 @@ class Normalizer:
         if self.action_mean.shape != self.action_std.shape:
             raise NormalizationError("action_mean and action_std differ in size")
         if self.command_scale.shape != (3,):
-            raise NormalizationError(f"command_scale: expected (3,), got {self.command_scale.shape}")
+            raise NormalizationError(
+                f"command_scale: expected (3,), got {self.command_scale.shape}"
+            )
         for name in ("obs_std", "action_std", "command_scale"):
             if np.any(getattr(self, name) <= 0):
                 raise NormalizationError(f"{name}: every entry must be > 0")

@@ -86,10 +86,11 @@ class DDIM:
         self.config = config
         self.abar = alphas_cumprod(config)  # float64
         n, k = config.num_train_timesteps, config.num_inference_steps
-        # Evenly spaced, leading: e.g. n=100, k=4 -> [75, 50, 25, 0] ("leading" spacing of
-        # diffusers), so the last step lands on t = 0.
-        step = n // k
-        self.timesteps = [i * step for i in range(k)][::-1]
+        # Evenly spaced, "trailing" (Lin et al. 2024): n=100, k=4 -> [99, 74, 49, 24]. The
+        # first step starts at the last training step, where x_t really is pure noise; with
+        # "leading" spacing ([75, 50, 25, 0]) a 1-2 step sampler would treat pure noise as a
+        # half-clean sample. The last update goes straight to the predicted clean chunk.
+        self.timesteps = [round(n - i * n / k) - 1 for i in range(k)]
 
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         a = self.abar.to(x0.dtype)[t].view(-1, *([1] * (x0.ndim - 1)))

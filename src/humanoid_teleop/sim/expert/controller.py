@@ -341,10 +341,14 @@ class WalkingExpert:
         if not (self._stepping and self._lifted):
             return 0.0
         dt = self.config.control_dt_s
+        gait = self.config.gait
         lift, land = self._cycle_times()
-        self._swing_pose, self._swing_vel = swing.advance(
-            self._swing_pose, self._swing_vel, self._target, land - t, dt
-        )
+        hold = gait.swing_hold * gait.single_support_s
+        if t + dt > lift + hold:
+            remaining = max(land - hold - t, 0.0)
+            self._swing_pose, self._swing_vel = swing.advance(
+                self._swing_pose, self._swing_vel, self._target, remaining, dt
+            )
         return swing.height_m((t + dt - lift) / self.config.gait.single_support_s,
                               self.config.gait.swing_height_m)  # fmt: skip
 

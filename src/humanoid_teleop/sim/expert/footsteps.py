@@ -47,6 +47,10 @@ class GaitConfig:
     max_step_backward_m: float = 0.20
     max_step_yaw_rad: float = 0.45
     swing_height_m: float = 0.05
+    # Share of single support at lift-off and at touchdown in which the swing sole moves only
+    # up/down: sliding or turning it while it still brushes the floor (a step that both
+    # advances and turns rotates it by up to 2 x max_step_yaw) scuffs and twists the robot.
+    swing_hold: float = 0.0
     target_freeze: float = 0.7  # fraction of single support after which the swing target is fixed
     aligned_tol_m: float = 0.02  # feet closer than this to a standing pair count as aligned
     aligned_tol_rad: float = 0.06
