@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet --no-deps mjlab==1.6.0
-	$(PY) -m pip install --quiet -e '.[policy,dds,dev]'
+	$(PY) -m pip install --quiet -e '.[policy,dds,vision,dev]'
 	touch $@
 
 # Until the web service lands, the main job is a headless walk in the twin with a video.

@@ -274,6 +274,51 @@ def train(
     return 0
 
 
+def intent(
+    video: tyro.conf.Positional[Path],
+    view: Literal["egocentric", "third_person", "third-person"] = "egocentric",
+    json_out: Annotated[Path | None, tyro.conf.arg(name="json")] = None,
+) -> int:
+    """Estimate the motion intent timeline of a video (embedded estimators, no weights).
+
+    Prints (or writes) {"video", "view", "estimator", "fps", "intents": [{"t_s", "skill",
+    "vx_mps", "vy_mps", "yaw_rate_radps", "confidence"}]}, one intent per frame.
+
+    Args:
+        video: mp4 / webm / avi / mov / mkv / gif file, or a folder of images.
+        view: egocentric (a worn camera) or third_person (a static camera watching a person).
+        json_out: Write the timeline here instead of printing it.
+    """
+    from humanoid_teleop.vlm.egocentric import EgocentricEstimator
+    from humanoid_teleop.vlm.estimator import decode_video, video_fps
+    from humanoid_teleop.vlm.third_person import ThirdPersonEstimator
+
+    view = "third_person" if view == "third-person" else view
+    estimator = EgocentricEstimator() if view == "egocentric" else ThirdPersonEstimator()
+    intents = []
+    for frame in decode_video(video, view):
+        out = estimator.update(frame)
+        if out is not None:
+            c = out.command
+            intents.append({
+                "t_s": round(out.frame_timestamp_s, 4), "skill": out.skill,
+                "vx_mps": round(c.vx_mps, 4), "vy_mps": round(c.vy_mps, 4),
+                "yaw_rate_radps": round(c.yaw_rate_radps, 4),
+                "confidence": round(out.confidence, 3),
+            })  # fmt: skip
+    report = {
+        "video": str(video), "view": view, "estimator": estimator.name,
+        "fps": video_fps(video), "intents": intents,
+    }  # fmt: skip
+    text = json.dumps(report, indent=1)
+    if json_out is not None:
+        json_out.write_text(text)
+        print(f"{len(intents)} intents -> {json_out}")
+    else:
+        print(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     commands = {
         "sim": sim,
@@ -281,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         "collect": collect,
         "sim-robot": sim_robot,
         "train": train,
+        "intent": intent,
     }
     try:
         return int(tyro.extras.subcommand_cli_from_dict(commands, args=argv) or 0)
@@ -294,11 +340,12 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from humanoid_teleop.sim.dataset import DatasetError
     from humanoid_teleop.sim.model import ModelNotFoundError
     from humanoid_teleop.sim.render import RenderError, VideoEncoderError
+    from humanoid_teleop.vlm.estimator import VideoDecodeError
 
     # ValueError covers ContractError, UnknownControllerError and config validation.
     return (
         ValueError, DatasetError, CheckpointError, ModelNotFoundError, RenderError,
-        VideoEncoderError,
+        VideoEncoderError, VideoDecodeError,
     )  # fmt: skip
 
 

@@ -1,0 +1,9 @@
+"""Intent estimators: video frames in, the operator's motion intent out.
+
+- ``estimator``: the ``IntentEstimator`` protocol, the smoother, video decoding.
+- ``egocentric``: camera ego-motion from optical flow (a worn / held camera).
+- ``third_person``: track the moving person from a static camera.
+- ``sim_clips``: clips of the simulated G1 with ground truth, for tests and evaluation.
+
+Modules are imported explicitly (nothing heavy at package import).
+"""
