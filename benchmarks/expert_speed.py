@@ -18,45 +18,22 @@ pinned to 1 before numpy / mujoco load. Rows:
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-_THREAD_VARS = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-)
+from machine import machine_rows, pin_single_thread
 
 
 def _machine() -> list[tuple[str, str]]:
     import mujoco
     import numpy as np
 
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 0
     return [
-        ("CPU", cpu),
-        ("cores", f"{os.cpu_count()} logical, {usable} usable by this process"),
-        ("python", platform.python_version()),
+        *machine_rows(),
         ("mujoco", mujoco.__version__),
         ("numpy", np.__version__),
-        ("threads", ", ".join(f"{v}={os.environ[v]}" for v in _THREAD_VARS)),
     ]
 
 
@@ -84,8 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episode-s", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    for var in _THREAD_VARS:
-        os.environ.setdefault(var, "1")
+    pin_single_thread()
 
     import numpy as np
 

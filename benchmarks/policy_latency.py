@@ -19,18 +19,9 @@ import platform
 import time
 from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
+from machine import cpu_model, pin_single_thread
 
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+pin_single_thread()  # before torch loads: latency is measured on one thread
 
 
 def _load_average() -> str:
@@ -105,7 +96,7 @@ def main() -> None:
                  f"H={c.denoiser.horizon}, {c.sampler.num_inference_steps} DDIM steps")  # fmt: skip
         rows.append((label, parameter_count(policy.model), *measure(policy, args.iterations)))
 
-    print(f"machine: {_cpu()}; {os.cpu_count()} logical cores; python "
+    print(f"machine: {cpu_model()}; {os.cpu_count()} logical cores; python "
           f"{platform.python_version()}; torch {torch.__version__}; torch threads "
           f"{torch.get_num_threads()}; load average {_load_average()} (shared)")  # fmt: skip
     print(f"iterations per row: {args.iterations} (after 20 warm-up); target p99 <= 5 ms\n")

@@ -23,41 +23,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-_THREAD_VARS = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-)
+from machine import machine_rows, pin_single_thread
 
 
 def _machine() -> list[tuple[str, str]]:
     import mujoco
 
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 0
     return [
-        ("CPU", cpu),
-        ("cores", f"{os.cpu_count()} logical, {usable} usable by this process"),
-        ("python", platform.python_version()),
+        *machine_rows(),
         ("mujoco", mujoco.__version__),
         ("MUJOCO_GL", os.environ.get("MUJOCO_GL", "<unset>")),
     ]
@@ -228,8 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     # Single thread: pools size themselves when numpy / mujoco load, so set these first.
-    for var in _THREAD_VARS:
-        os.environ.setdefault(var, "1")
+    pin_single_thread()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from humanoid_teleop.sim.render import ensure_gl_backend
 
@@ -276,7 +254,6 @@ def main(argv: list[str] | None = None) -> int:
                 ))  # fmt: skip
     rows.extend(encode_rows)
     machine.append(("OpenGL renderer", ", ".join(sorted(gl_names))))
-    machine.append(("threads", ", ".join(f"{v}={os.environ[v]}" for v in _THREAD_VARS)))
     # Mesa's software rasterizer draws with its own thread pool, not bound by the above.
     lp_threads = os.environ.get("LP_NUM_THREADS", "<unset: all cores>")
     machine.append(("LP_NUM_THREADS (llvmpipe)", lp_threads))

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from humanoid_teleop import g1
+from humanoid_teleop.fileio import write_atomic
 from humanoid_teleop.policy.errors import CheckpointError, CheckpointMismatchError
 from humanoid_teleop.policy.inference import DiffusionPolicy, PolicyConfig, RobotMeta
 from humanoid_teleop.policy.model import Denoiser
@@ -44,15 +45,6 @@ NORMALIZATION_FILE = "normalization.json"
 ROBOT_FILE = "robot.json"
 VALIDATION_FILE = "validation.json"
 REQUIRED_FILES = (CONFIG_FILE, WEIGHTS_FILE, NORMALIZATION_FILE, ROBOT_FILE)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def write_json(path: Path, value) -> None:

@@ -30,12 +30,12 @@ import torch
 
 from humanoid_teleop import g1
 from humanoid_teleop.contracts import SKILLS
+from humanoid_teleop.fileio import write_atomic
 from humanoid_teleop.policy.checkpoint import (
     load_tensors,
     read_json,
     save_checkpoint,
     state_dict_bytes,
-    write_atomic,
     write_json,
 )
 from humanoid_teleop.policy.errors import CheckpointError

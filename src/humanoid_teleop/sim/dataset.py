@@ -72,6 +72,7 @@ from typing import Any
 import numpy as np
 
 from humanoid_teleop import g1
+from humanoid_teleop.fileio import write_atomic
 from humanoid_teleop.policy.observation import ObservationSpec, ObservationSpecError
 
 FORMAT_NAME = "humanoid-teleop.demonstrations"
@@ -367,15 +368,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _write_atomic_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _write_npz_atomic(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     """An ``np.load``-able NPZ with fixed timestamps and sorted members, via tmp + rename."""
     tmp = path.with_name(path.name + ".tmp")
@@ -476,7 +468,7 @@ class DatasetWriter:
         meta = self.header.to_meta()
         meta["episodes"] = [e.to_json() for e in self._episodes]
         text = json.dumps(jsonable(meta), indent=1) + "\n"
-        _write_atomic_bytes(self.root / META_FILE, text.encode())
+        write_atomic(self.root / META_FILE, text.encode())
 
 
 class DatasetReader:
