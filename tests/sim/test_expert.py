@@ -59,6 +59,22 @@ def test_implements_controller_protocol_and_one_tick_chunk():
     assert 0.0 <= expert.gait_phase < 1.0
 
 
+def test_declares_its_envelope_and_ramps_the_command():
+    robot = MujocoRobot()
+    robot.connect()
+    state = robot.read_state()
+    expert = WalkingExpert()
+    r = expert.command_ranges
+    assert r.vx_mps[0] <= -0.2 and r.vx_mps[1] >= 0.4
+    assert r.vy_mps[0] <= -0.15 and r.vy_mps[1] >= 0.15
+    assert r.yaw_rate_radps[0] <= -0.6 and r.yaw_rate_radps[1] >= 0.6
+    expert.reset(state)
+    expert.act(state, VelocityCommand(5.0, 0.0, 0.0))
+    # One tick: the internal command moves by at most accel * dt, and never leaves the envelope.
+    ax = expert.config.command_accel[0]
+    assert expert._command.vx_mps == pytest.approx(ax * expert.control_dt_s)
+
+
 def test_config_rejects_gains_outside_the_envelope():
     with pytest.raises(ValueError):
         ExpertConfig(kp=(400.0,) * g1.NUM_JOINTS)

@@ -1,13 +1,17 @@
 """WalkingExpert: a model-based walking controller for the G1 twin (the DAgger expert).
 
 Per 50 Hz tick:
-1. Measure (``estimator``): CoM position/velocity, sole poses, pelvis tilt.
+1. Measure (``estimator``): CoM position/velocity, sole poses, pelvis tilt. The operator's
+   command is clamped to ``command_ranges``, fast walking and fast turning are traded off
+   (``max_turn_product``), the sum of the axes' shares of their range is capped
+   (``max_speed_sum``), and the result is ramped at bounded accelerations: that internal
+   command is what the footsteps follow.
 2. Gait timeline: a cycle is double support (ZMP shifts onto the stance sole) then single
    support (the other foot swings). At lift-off the plan is re-anchored rigidly (x, y, yaw)
    so its stance sole is where the measured one is; a zero command brings the feet side by
    side and stops; a non-zero one starts stepping. The swing target follows the command until
-   ``target_freeze`` of the swing and is moved by the DCM error predicted at touchdown
-   (capture-point step adjustment).
+   ``target_freeze`` of the swing and can be moved by the DCM error predicted at touchdown
+   (capture-point step adjustment, ``step_gain``; off: it made things worse).
 3. CoM: ZMP preview control over the footstep plan's ZMP reference.
 4. Whole body: leg IK for the plan at t + dt (the plan at t was solved last tick), so
    ``dq = (q(t+dt) - q(t)) / dt`` is what the 500 Hz motor law extrapolates along; inverse
@@ -26,6 +30,7 @@ import numpy as np
 
 from humanoid_teleop import g1
 from humanoid_teleop.contracts import ActionChunk, CommandRanges, RobotState, VelocityCommand
+from humanoid_teleop.sim.expert import swing
 from humanoid_teleop.sim.expert.estimator import Measurement, TrueBaseEstimator
 from humanoid_teleop.sim.expert.footsteps import (
     LEFT,
@@ -38,7 +43,6 @@ from humanoid_teleop.sim.expert.footsteps import (
     wrap_rad,
 )
 from humanoid_teleop.sim.expert.preview import PreviewConfig, ZmpPreview
-from humanoid_teleop.sim.expert import swing
 from humanoid_teleop.sim.expert.wholebody import WholeBody, WholeBodyConfig
 
 _J = g1.JOINT_INDEX
@@ -72,9 +76,20 @@ class ExpertConfig:
     joint_accel_limit_radps2: float = 100.0  # clip of the plan's joint accelerations
     resync_gain: float = 0.0  # share of the CoM plan error removed at each lift-off
     # The command the gait follows is ramped towards the operator's at these rates
-    # (vx, vy m/s^2, yaw rad/s^2): a step change of the footstep plan (a sudden stop from
-    # 0.4 m/s, a reversal) is what most often tipped it over.
+    # (vx, vy m/s^2, yaw rad/s^2) so a stop from 0.4 m/s or a reversal does not jump the
+    # footstep plan. Alone it left the fall rate where it was but lowered vel_rms.
     command_accel: tuple[float, float, float] = (0.5, 0.5, 1.0)
+    # Walking fast while turning fast was the main cause of falls: on random commands with vx
+    # -0.2..0.4 alone, or yaw rate +-0.6 alone, 0 of 20 fell; with both, 20-30% did. When
+    # |vx| * |yaw rate| exceeds this (m rad / s^2), both are scaled down by the same factor
+    # (0.1: 0.4 m/s with 0.6 rad/s becomes 0.26 with 0.39). 0.1 gave 0/40 falls on vx x yaw commands,
+    # 0.15 about as many as no limit.
+    max_turn_product: float = 0.1
+    # Sum over the axes of |command| / (its largest magnitude in command_ranges) above which
+    # the command is scaled down (all axes by one factor): the remaining falls were combined commands near the top of
+    # the envelope. Full envelope, 2 x 20 episodes: off 5 falls, 1.5 3, 1.2 1 (vel_rms
+    # 0.048 -> 0.055).
+    max_speed_sum: float = 1.2
     # The envelope the expert supports (commands outside it are clamped).
     command_ranges: CommandRanges = field(
         default_factory=lambda: CommandRanges((-0.2, 0.4), (-0.15, 0.15), (-0.6, 0.6))
@@ -107,6 +122,8 @@ class ExpertConfig:
             raise ValueError(f"pelvis_height_m: expected 0.55..0.80, got {self.pelvis_height_m}")
         if self.control_dt_s <= 0 or self.posture_ramp_s <= 0:
             raise ValueError("control_dt_s and posture_ramp_s must be > 0")
+        if min(self.command_accel) <= 0 or self.max_turn_product <= 0 or self.max_speed_sum <= 0:
+            raise ValueError("command_accel, max_turn_product and max_speed_sum must be > 0")
         if not 0.0 <= self.resync_gain <= 1.0:
             raise ValueError(f"resync_gain: expected 0..1, got {self.resync_gain}")
 
@@ -132,6 +149,9 @@ class WalkingExpert:
         self._omega = self.preview.config.omega_radps
         self.command_ranges = c.command_ranges
         self._accel = np.array(c.command_accel)
+        r = c.command_ranges
+        reach = np.abs([r.vx_mps, r.vy_mps, r.yaw_rate_radps]).max(axis=1)
+        self._inv_reach = 1.0 / np.maximum(reach, 1e-6)  # a standing-only axis adds nothing
         self._stepping = False
         self._stance = LEFT
         self._cycle_index = 0
@@ -241,6 +261,14 @@ class WalkingExpert:
     def _ramp_command(self, command: VelocityCommand) -> VelocityCommand:
         """Clamp to the envelope, then move the internal command towards it at bounded rates."""
         goal = self.command_ranges.clamp(command).as_array()
+        product = abs(goal[0] * goal[2])
+        if product > self.config.max_turn_product:
+            scale = np.sqrt(self.config.max_turn_product / product)
+            goal[0] *= scale
+            goal[2] *= scale
+        total = float(np.abs(goal) @ self._inv_reach)
+        if total > self.config.max_speed_sum:
+            goal *= self.config.max_speed_sum / total
         now = self._command.as_array()
         step = self._accel * self.config.control_dt_s
         return VelocityCommand(*(float(v) for v in now + np.clip(goal - now, -step, step)))
