@@ -237,6 +237,8 @@ def summarize(
     vel_rms = _rms([e for r in results for e in r.vel_errors_mps])
     yaw_rms = _rms([e for r in results for e in r.yaw_rate_errors_radps])
     torque = max(r.max_torque_ratio for r in results)
+    # A fall thrashes the motors before it is detected: this one measures the controller.
+    torque_upright = max((r.max_torque_ratio for r in results if not r.fell), default=None)
     th = config.thresholds
     fall_rate = falls / len(results)
     checks = {
@@ -258,6 +260,7 @@ def summarize(
         "vel_rms_mps": vel_rms,
         "yaw_rate_rms_radps": yaw_rms,
         "max_torque_ratio": torque,
+        "max_torque_ratio_upright_episodes": torque_upright,
         "joint_limit_hits": sum(r.joint_limit_hits for r in results),
         "thresholds": asdict(th),
         "checks": checks,
