@@ -124,6 +124,13 @@ class CommandRanges:
         return {k: list(getattr(self, k)) for k in ("vx_mps", "vy_mps", "yaw_rate_radps")}
 
 
+# The walking envelope the project targets: the expert's default, the range demonstrations
+# are collected over and the range intents are clamped to when no policy says otherwise.
+WALK_COMMAND_RANGES = CommandRanges(
+    vx_mps=(-0.2, 0.4), vy_mps=(-0.15, 0.15), yaw_rate_radps=(-0.6, 0.6)
+)
+
+
 @dataclass(frozen=True)
 class Frame:
     """One video frame. ``image_rgb`` is (H, W, 3) uint8."""

@@ -22,7 +22,14 @@ import numpy as np
 import torch
 
 from humanoid_teleop import g1
-from humanoid_teleop.contracts import SKILLS, ActionChunk, CommandRanges, Intent, VelocityCommand
+from humanoid_teleop.contracts import (
+    SKILLS,
+    WALK_COMMAND_RANGES,
+    ActionChunk,
+    CommandRanges,
+    Intent,
+    VelocityCommand,
+)
 from humanoid_teleop.policy.model import Denoiser, DenoiserConfig
 from humanoid_teleop.policy.normalize import Normalizer
 from humanoid_teleop.policy.observation import ObservationBuilder, ObservationSpec
@@ -124,9 +131,7 @@ class RobotMeta:
     observation_spec: dict = field(
         default_factory=lambda: ObservationSpec.of(DEFAULT_OBSERVATION_TERMS).to_dict()
     )
-    command_ranges: dict = field(
-        default_factory=lambda: CommandRanges((-0.2, 0.4), (-0.15, 0.15), (-0.6, 0.6)).as_dict()
-    )
+    command_ranges: dict = field(default_factory=WALK_COMMAND_RANGES.as_dict)
 
     def __post_init__(self):
         n = g1.NUM_JOINTS

@@ -36,6 +36,7 @@ from humanoid_teleop import g1
 from humanoid_teleop.contracts import (
     FALL_HEIGHT_M,
     FALL_TILT_RAD,
+    WALK_COMMAND_RANGES,
     CommandRanges,
     JointTargets,
     Mode,
@@ -55,11 +56,6 @@ from humanoid_teleop.sim.validate import (
     perturbed_reset,
     push_times,
     random_push,
-)
-
-# Used when neither the config nor the controller (``command_ranges`` attribute) gives one.
-DEFAULT_COMMAND_RANGES = CommandRanges(
-    vx_mps=(-0.2, 0.4), vy_mps=(-0.15, 0.15), yaw_rate_radps=(-0.6, 0.6)
 )
 
 
@@ -113,7 +109,7 @@ class CollectConfig:
         if self.command_ranges is not None:
             return self.command_ranges
         ranges = getattr(controller, "command_ranges", None)
-        return ranges if isinstance(ranges, CommandRanges) else DEFAULT_COMMAND_RANGES
+        return ranges if isinstance(ranges, CommandRanges) else WALK_COMMAND_RANGES
 
     def settings(self, ranges: CommandRanges) -> dict:
         """What meta.json stores as ``collect``: everything but the episode count."""

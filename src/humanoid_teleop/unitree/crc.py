@@ -86,18 +86,18 @@ def crc32_mpeg2_reference(image: bytes, n_words: int) -> int:
 
 
 # -- memory images ----------------------------------------------------------------------
-def pack_lowcmd(msg) -> bytes:
-    """The C memory image of a LowCmd_ (1004 bytes, padding zeroed)."""
+def lowcmd_fields(msg) -> list:
+    """A LowCmd_'s values in declaration order: what both the C image and CDR pack."""
     values = [msg.mode_pr, msg.mode_machine]
     for m in msg.motor_cmd:
         values += (m.mode, m.q, m.dq, m.tau, m.kp, m.kd, m.reserve)
     values += msg.reserve
     values.append(msg.crc)
-    return LOWCMD_STRUCT.pack(*values)
+    return values
 
 
-def pack_lowstate(msg) -> bytes:
-    """The C memory image of a LowState_ (2092 bytes, padding zeroed)."""
+def lowstate_fields(msg) -> list:
+    """A LowState_'s values in declaration order: what both the C image and CDR pack."""
     imu = msg.imu_state
     values = [*msg.version, msg.mode_pr, msg.mode_machine, msg.tick]
     values += (*imu.quaternion, *imu.gyroscope, *imu.accelerometer, *imu.rpy, imu.temperature)
@@ -107,7 +107,17 @@ def pack_lowstate(msg) -> bytes:
     values += msg.wireless_remote
     values += msg.reserve
     values.append(msg.crc)
-    return LOWSTATE_STRUCT.pack(*values)
+    return values
+
+
+def pack_lowcmd(msg) -> bytes:
+    """The C memory image of a LowCmd_ (1004 bytes, padding zeroed)."""
+    return LOWCMD_STRUCT.pack(*lowcmd_fields(msg))
+
+
+def pack_lowstate(msg) -> bytes:
+    """The C memory image of a LowState_ (2092 bytes, padding zeroed)."""
+    return LOWSTATE_STRUCT.pack(*lowstate_fields(msg))
 
 
 def lowcmd_crc(msg) -> int:

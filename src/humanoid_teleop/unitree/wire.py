@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 
+from humanoid_teleop.unitree.crc import lowcmd_fields, lowstate_fields
 from humanoid_teleop.unitree.messages import NUM_SLOTS
 
 CDR_LE_HEADER = b"\x00\x01\x00\x00"  # CDR (XCDR1) little-endian, options 0
@@ -53,12 +54,7 @@ def install(ns) -> None:
     def cmd_serialize(self, buffer=None, endianness=None, use_version_2=None):
         if buffer is not None or endianness is not None or use_version_2:
             return slow_cmd_ser(self, buffer, endianness, use_version_2)
-        v = [self.mode_pr, self.mode_machine]
-        for m in self.motor_cmd:
-            v += (m.mode, m.q, m.dq, m.tau, m.kp, m.kd, m.reserve)
-        v += self.reserve
-        v.append(self.crc)
-        return CDR_LE_HEADER + pack_cmd(*v)
+        return CDR_LE_HEADER + pack_cmd(*lowcmd_fields(self))
 
     def cmd_deserialize(cls, data, has_header=True, use_version_2=None):
         if not has_header or use_version_2 or bytes(data[:4]) != CDR_LE_HEADER:
@@ -71,16 +67,7 @@ def install(ns) -> None:
     def st_serialize(self, buffer=None, endianness=None, use_version_2=None):
         if buffer is not None or endianness is not None or use_version_2:
             return slow_st_ser(self, buffer, endianness, use_version_2)
-        imu = self.imu_state
-        v = [*self.version, self.mode_pr, self.mode_machine, self.tick]
-        v += (*imu.quaternion, *imu.gyroscope, *imu.accelerometer, *imu.rpy, imu.temperature)
-        for m in self.motor_state:
-            v += (m.mode, m.q, m.dq, m.ddq, m.tau_est, *m.temperature, m.vol,
-                  *m.sensor, m.motorstate, *m.reserve)  # fmt: skip
-        v += self.wireless_remote
-        v += self.reserve
-        v.append(self.crc)
-        return CDR_LE_HEADER + pack_st(*v)
+        return CDR_LE_HEADER + pack_st(*lowstate_fields(self))
 
     def st_deserialize(cls, data, has_header=True, use_version_2=None):
         if not has_header or use_version_2 or bytes(data[:4]) != CDR_LE_HEADER:

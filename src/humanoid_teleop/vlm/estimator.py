@@ -27,15 +27,12 @@ import numpy as np
 
 from humanoid_teleop.contracts import (
     VIEWS,
+    WALK_COMMAND_RANGES,
     CommandRanges,
     Frame,
     Intent,
     VelocityCommand,
 )
-
-# What the walking expert supports (sim/expert/controller.py: ExpertConfig.command_ranges);
-# repeated here so the estimators do not import the simulator. Pass the policy's own ranges.
-DEFAULT_COMMAND_RANGES = CommandRanges((-0.2, 0.4), (-0.15, 0.15), (-0.6, 0.6))
 
 WORK_WIDTH_PX = 320
 WORK_HEIGHT_PX = 240
@@ -84,7 +81,7 @@ class SmootherConfig:
     walk_off: float = 0.35
     walk_on_s: float = 0.3
     walk_off_s: float = 0.4
-    ranges: CommandRanges = DEFAULT_COMMAND_RANGES
+    ranges: CommandRanges = WALK_COMMAND_RANGES  # pass the policy's own ranges when known
 
     def __post_init__(self):
         if not 0.0 <= self.tau_s <= 5.0:

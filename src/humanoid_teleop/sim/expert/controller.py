@@ -29,7 +29,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from humanoid_teleop import g1
-from humanoid_teleop.contracts import ActionChunk, CommandRanges, RobotState, VelocityCommand
+from humanoid_teleop.contracts import (
+    WALK_COMMAND_RANGES,
+    ActionChunk,
+    CommandRanges,
+    RobotState,
+    VelocityCommand,
+)
 from humanoid_teleop.sim.expert import swing
 from humanoid_teleop.sim.expert.estimator import Measurement, TrueBaseEstimator
 from humanoid_teleop.sim.expert.footsteps import (
@@ -91,9 +97,7 @@ class ExpertConfig:
     # 0.048 -> 0.055).
     max_speed_sum: float = 1.2
     # The envelope the expert supports (commands outside it are clamped).
-    command_ranges: CommandRanges = field(
-        default_factory=lambda: CommandRanges((-0.2, 0.4), (-0.15, 0.15), (-0.6, 0.6))
-    )
+    command_ranges: CommandRanges = WALK_COMMAND_RANGES
     # Upper body is held at this posture (waist and arms).
     upper_pose_rad: tuple[float, ...] = tuple(g1.HOME_POSE_RAD)
     kp: tuple[float, ...] = _gains(
