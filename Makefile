@@ -11,17 +11,19 @@ setup: $(STAMP)
 
 # torch is pinned to the CPU wheel explicitly (a bare requirement pulls CUDA packages);
 # mjlab is installed without its dependencies: we only need the G1 model files it ships.
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile client-web/package.json
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet --no-deps mjlab==1.6.0
-	$(PY) -m pip install --quiet -e '.[policy,dds,vision,dev]'
+	$(PY) -m pip install --quiet -e '.[policy,dds,vision,server,vlm,dev]'
+	npm ci --prefix client-web --no-audit --no-fund --silent
 	touch $@
 
-# Until the web service lands, the main job is a headless walk in the twin with a video.
+# The main job: the web service on embedded defaults (simulated G1, shipped policy,
+# embedded intent estimators). It prints the URL to open.
 serve: setup
-	$(VENV)/bin/humanoid-teleop sim --controller expert --vx 0.2 --seconds 12 --video artifacts/walk.mp4
+	$(VENV)/bin/humanoid-teleop serve
 
 test: setup
 	$(PY) -m pytest -q

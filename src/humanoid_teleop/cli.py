@@ -83,6 +83,7 @@ def validate(
     vy_range: tuple[float, float] | None = None,
     yaw_rate_range: tuple[float, float] | None = None,
     json_out: Annotated[Path | None, tyro.conf.arg(name="json")] = None,
+    attach: bool = False,
 ) -> int:
     """Closed-loop episodes of a controller in the twin under seeded random commands.
 
@@ -98,6 +99,8 @@ def validate(
         vy_range: Override the lateral velocity range (m/s).
         yaw_rate_range: Override the yaw rate range (rad/s).
         json_out: Write the JSON report here.
+        attach: Write the report into the policy checkpoint, bound to its digest: what the
+            hardware gate reads (policy controllers only).
     """
     _prepare_gl()
     from tqdm import tqdm
@@ -107,6 +110,7 @@ def validate(
     from humanoid_teleop.sim.validate import ValidationConfig
     from humanoid_teleop.sim.validate import validate as run_validation
 
+    checkpoint = _policy_checkpoint(controller) if attach else None
     ctl = make_controller(controller)
     defaults = default_command_ranges(ctl)
     ranges = CommandRanges(
@@ -132,7 +136,22 @@ def validate(
     print(json.dumps(brief, indent=2))
     if json_out is not None:
         json_out.write_text(json.dumps(report, indent=2))
+    if checkpoint is not None:
+        from humanoid_teleop.control.gate import attach_report
+
+        attach_report(checkpoint, report)
+        print(f"report attached to {checkpoint}")
     return 0 if report["passed"] else 1
+
+
+def _policy_checkpoint(spec: str) -> Path:
+    name, _, arg = spec.partition(":")
+    if name != "policy":
+        raise ValueError(f"--attach needs a policy controller (policy or policy:CKPT), "
+                         f"got {spec!r}")
+    from humanoid_teleop.policy import default_checkpoint_path
+
+    return Path(arg) if arg else default_checkpoint_path()
 
 
 def collect(
@@ -142,6 +161,8 @@ def collect(
     seed: int = 0,
     action_noise: float = 0.02,
     push_probability: float = 0.3,
+    driver: str = "",
+    driver_weight: float = 1.0,
 ) -> int:
     """Record expert demonstrations in the twin (resumable: re-run to continue or extend).
 
@@ -154,6 +175,9 @@ def collect(
         seed: Seed of schedules, start states, noise and pushes.
         action_noise: Std (rad) of noise on the executed targets (labels stay clean).
         push_probability: Share of episodes with random 15-20 N s pushes.
+        driver: DAgger: a policy that drives the robot (policy or policy:CKPT) while the
+            expert labels the states it visits.
+        driver_weight: Share of the driver's targets in what is executed (1: the policy alone).
     """
     _prepare_gl()
     from humanoid_teleop.sim.collect import CollectConfig
@@ -165,6 +189,8 @@ def collect(
         seed=seed,
         action_noise_std_rad=action_noise,
         push_probability=push_probability,
+        driver=driver,
+        driver_weight=driver_weight,
     )
     summary = run_collect(config, out)
     print(json.dumps(summary.as_dict(), indent=2))
@@ -208,7 +234,7 @@ def sim_robot(
 
 
 def train(
-    data: Path,
+    data: tuple[Path, ...],
     out: Path,
     steps: int = 20_000,
     batch_size: int = 256,
@@ -222,6 +248,7 @@ def train(
     latent_dim: int = 0,
     action: Literal["q_eff", "q"] = "q_eff",
     infer_every_ticks: int = 2,
+    gait_clock: bool = True,
     fall_trim_s: float = 1.0,
     max_minutes: float = 0.0,
     checkpoint_every: int = 1000,
@@ -233,7 +260,7 @@ def train(
     from the first save on, plus the training state under training/.
 
     Args:
-        data: Dataset directory written by `collect`.
+        data: Dataset directories written by `collect` (expert data, then DAgger rounds).
         out: Checkpoint folder (created, or resumed when it holds a run's training state).
         steps: Total optimizer steps (the cosine learning-rate schedule spans them).
         batch_size: Windows per step.
@@ -247,6 +274,8 @@ def train(
         latent_dim: Size of an optional intent latent (0: none).
         action: q_eff (q + tau_ff / kp: the expert's torque at the stored gains) or q.
         infer_every_ticks: How often the policy controller samples a new chunk.
+        gait_clock: Observe the gait clock's phase (computed from the command history as the
+            expert's gait would run; without it the policy never started walking).
         fall_trim_s: Seconds dropped before the end of episodes that fell.
         max_minutes: Stop (and save) after this much wall time; 0: no limit.
         checkpoint_every: Steps between checkpoint + training-state saves.
@@ -262,6 +291,7 @@ def train(
     policy = policy_config(
         horizon=horizon, n_obs_steps=obs_steps, width=width, depth=depth,
         latent_dim=latent_dim, action=action, infer_every_ticks=infer_every_ticks,
+        gait_clock=gait_clock,
         sampler=SamplerConfig(num_inference_steps=inference_steps),
     )  # fmt: skip
     config = TrainConfig(
@@ -278,27 +308,62 @@ def intent(
     video: tyro.conf.Positional[Path],
     view: Literal["egocentric", "third_person", "third-person"] = "egocentric",
     json_out: Annotated[Path | None, tyro.conf.arg(name="json")] = None,
+    estimator: Literal["embedded", "vlm"] = "embedded",
+    vlm_path: Path | None = None,
+    vlm_frames: int = 4,
 ) -> int:
-    """Estimate the motion intent timeline of a video (embedded estimators, no weights).
+    """Estimate the motion intent timeline of a video.
 
     Prints (or writes) {"video", "view", "estimator", "fps", "intents": [{"t_s", "skill",
-    "vx_mps", "vy_mps", "yaw_rate_radps", "confidence"}]}, one intent per frame.
+    "vx_mps", "vy_mps", "yaw_rate_radps", "confidence"}]}: one intent per frame for the
+    embedded estimators, one per VLM query for the VLM (the video is replayed as fast as the
+    model answers, each query on the newest frames, as a live stream would be).
 
     Args:
         video: mp4 / webm / avi / mov / mkv / gif file, or a folder of images.
         view: egocentric (a worn camera) or third_person (a static camera watching a person).
         json_out: Write the timeline here instead of printing it.
+        estimator: embedded (optical flow / tracking, no weights) or vlm (a local checkpoint).
+        vlm_path: The VLM checkpoint directory (Qwen2-VL, Qwen2.5-VL, SmolVLM; needed for vlm).
+        vlm_frames: Frames per VLM query (sampled 0.25 s apart).
     """
-    from humanoid_teleop.vlm.egocentric import EgocentricEstimator
     from humanoid_teleop.vlm.estimator import decode_video, video_fps
-    from humanoid_teleop.vlm.third_person import ThirdPersonEstimator
 
     view = "third_person" if view == "third-person" else view
-    estimator = EgocentricEstimator() if view == "egocentric" else ThirdPersonEstimator()
+    if estimator == "vlm":
+        if vlm_path is None:
+            raise ValueError("--estimator vlm needs --vlm-path DIR (a local VLM checkpoint)")
+        from humanoid_teleop.vlm.vlm_backend import (
+            VlmConfig,
+            VlmInferenceError,
+            VlmIntentEstimator,
+        )
+
+        # Offline there is no live stream to keep up with: no rate limit.
+        config = VlmConfig(view=view, frames=vlm_frames, rate_hz=60.0)
+        est = VlmIntentEstimator.from_path(vlm_path, config)
+    elif view == "egocentric":
+        from humanoid_teleop.vlm.egocentric import EgocentricEstimator
+
+        est = EgocentricEstimator()
+    else:
+        from humanoid_teleop.vlm.third_person import ThirdPersonEstimator
+
+        est = ThirdPersonEstimator()
     intents = []
-    for frame in decode_video(video, view):
-        out = estimator.update(frame)
-        if out is not None:
+    last_t_s = None
+    try:
+        for frame in decode_video(video, view):
+            out = est.update(frame)
+            if estimator == "vlm":
+                try:
+                    out = est.wait_idle(timeout_s=60.0)  # offline: let it answer on these frames
+                except VlmInferenceError as exc:  # the model failed: say so, no traceback
+                    print(f"humanoid-teleop: error: {exc}", file=sys.stderr)
+                    return 2
+            if out is None or out.frame_timestamp_s == last_t_s:
+                continue
+            last_t_s = out.frame_timestamp_s
             c = out.command
             intents.append({
                 "t_s": round(out.frame_timestamp_s, 4), "skill": out.skill,
@@ -306,8 +371,11 @@ def intent(
                 "yaw_rate_radps": round(c.yaw_rate_radps, 4),
                 "confidence": round(out.confidence, 3),
             })  # fmt: skip
+    finally:
+        if estimator == "vlm":
+            est.close()
     report = {
-        "video": str(video), "view": view, "estimator": estimator.name,
+        "video": str(video), "view": view, "estimator": est.name,
         "fps": video_fps(video), "intents": intents,
     }  # fmt: skip
     text = json.dumps(report, indent=1)
@@ -319,6 +387,106 @@ def intent(
     return 0
 
 
+def serve(
+    host: str | None = None,
+    port: int | None = None,
+    data_dir: Path | None = None,
+    controller: str | None = None,
+    robot: Literal["sim", "dds"] | None = None,
+    domain: int | None = None,
+    iface: str | None = None,
+) -> int:
+    """The web service: live page (camera -> intent -> twin), uploads, results.
+
+    Settings come from HT_* environment variables (see humanoid_teleop/server/settings.py);
+    these options override them. The operator token is printed once, on the first start.
+
+    Args:
+        host: Address to listen on (HT_HOST, default 127.0.0.1).
+        port: Port (HT_PORT, default 8000).
+        data_dir: Operator token hash, job database and job folders (HT_DATA_DIR, ./data).
+        controller: stand | expert | policy | policy:CKPT (HT_CONTROLLER, default policy;
+            the walking expert drives while no policy is shipped).
+        robot: sim (the twin, in-process) or dds (a G1, or `humanoid-teleop sim-robot`, over
+            DDS: armed only under a policy that passes the hardware gate) (HT_ROBOT).
+        domain: DDS domain id (HT_DDS_DOMAIN, default 1; a real G1 uses 0).
+        iface: Network interface for DDS (HT_DDS_INTERFACE, default lo).
+    """
+    _prepare_gl()
+    import logging
+
+    try:
+        import uvicorn
+
+        from humanoid_teleop.server.app import create_app
+        from humanoid_teleop.server.settings import ServerSettings
+    except ImportError as exc:
+        raise ValueError(
+            f"the server extra is not installed ({exc}): pip install -e '.[server]'"
+        ) from exc
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    overrides = {"host": host, "port": port, "data_dir": data_dir, "controller": controller,
+                 "robot": robot, "dds_domain": domain, "dds_interface": iface}  # fmt: skip
+    settings = ServerSettings(**{k: v for k, v in overrides.items() if v is not None})
+    app = create_app(settings)
+    token = app.state.services.new_token
+    if token is not None:
+        print(f"Operator token (shown once; only its hash is stored in {settings.data_dir}):")
+        print(f"    {token}")
+    shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    print(f"Open http://{shown}:{settings.port}/", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    return 0
+
+
+def imitate(
+    video: tyro.conf.Positional[Path],
+    out: Path,
+    view: Literal["egocentric", "third_person", "third-person"] = "egocentric",
+    controller: str = "policy",
+    preview_size: tuple[int, int] = (320, 240),
+) -> int:
+    """The upload job without the server: video -> intents -> twin rollout -> verdict,
+    trajectory and preview video in OUT. Exits 0 when the rollout passed, 1 when not.
+
+    Args:
+        video: mp4 / webm / mov / avi / gif file.
+        out: Output folder (intents.json, trajectory.npz/.csv, report.json, preview.mp4).
+        view: egocentric (a worn camera) or third_person (a static camera watching a person).
+        controller: stand | expert | policy | policy:CKPT (the expert while no policy ships).
+        preview_size: Preview video width and height (even numbers).
+    """
+    _prepare_gl()
+    from tqdm import tqdm
+
+    from humanoid_teleop.imitation import ImitationConfig, controller_with_fallback, run_imitation
+    from humanoid_teleop.vlm.estimator import VideoDecodeError
+
+    if not video.is_file():
+        raise VideoDecodeError(f"{video}: no such file")
+    _, label, controller = controller_with_fallback(controller)
+    if label != controller:
+        print(f"humanoid-teleop: controller {label}", file=sys.stderr)
+    view = "third_person" if view == "third-person" else view
+    config = ImitationConfig(view=view, controller=controller, preview_width=preview_size[0],
+                             preview_height=preview_size[1])  # fmt: skip
+    bar = tqdm(total=100, desc="imitate", bar_format="{desc} {percentage:3.0f}%|{bar}| {postfix}")
+
+    def progress(stage: str, fraction: float) -> None:
+        bar.n = round(fraction * 100)
+        bar.set_postfix_str(stage, refresh=False)
+        bar.refresh()
+
+    try:
+        report = run_imitation(video, out, config, progress)
+    finally:
+        bar.close()
+    brief = {k: v for k, v in report.items() if k != "series"}
+    print(json.dumps(brief, indent=2))
+    print(f"artifacts in {out}")
+    return 0 if report["passed"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     commands = {
         "sim": sim,
@@ -327,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
         "sim-robot": sim_robot,
         "train": train,
         "intent": intent,
+        "serve": serve,
+        "imitate": imitate,
     }
     try:
         return int(tyro.extras.subcommand_cli_from_dict(commands, args=argv) or 0)
@@ -336,6 +506,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
+    from humanoid_teleop.control.gate import HardwareGateError
     from humanoid_teleop.policy.errors import CheckpointError
     from humanoid_teleop.sim.dataset import DatasetError
     from humanoid_teleop.sim.model import ModelNotFoundError
@@ -345,7 +516,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     # ValueError covers ContractError, UnknownControllerError and config validation.
     return (
         ValueError, DatasetError, CheckpointError, ModelNotFoundError, RenderError,
-        VideoEncoderError, VideoDecodeError,
+        VideoEncoderError, VideoDecodeError, HardwareGateError,
     )  # fmt: skip
 
 

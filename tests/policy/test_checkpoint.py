@@ -125,11 +125,22 @@ def test_weights_must_fit_the_config(tmp_path):
         load_policy(tmp_path / "a")
 
 
-def test_no_shipped_default_yet():
+def test_the_shipped_default_loads_and_hardware_refuses_it():
+    """The package ships a policy (the default everywhere); its attached validation report
+    did not pass, so the hardware gate refuses it, naming why."""
+    from humanoid_teleop.control.gate import HardwareGateError, check_hardware_gate
     from humanoid_teleop.policy import default_checkpoint_path
 
-    if (default_checkpoint_path() / "config.json").exists():
-        pytest.skip("a default policy is shipped")
+    policy = load_policy()
+    assert policy.config.gait_clock and policy.robot.joint_names == g1.JOINT_NAMES
+    with pytest.raises(HardwareGateError, match="did not pass"):
+        check_hardware_gate(default_checkpoint_path())
+
+
+def test_missing_default_is_a_clear_error(tmp_path, monkeypatch):
+    import humanoid_teleop.policy as policy_pkg
+
+    monkeypatch.setattr(policy_pkg, "default_checkpoint_path", lambda: tmp_path)
     with pytest.raises(PolicyNotShippedError, match="no trained policy is shipped"):
         load_policy()
 

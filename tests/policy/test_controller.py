@@ -140,3 +140,32 @@ def test_closed_loop_episode_runs(stand_dataset, tmp_path):
     assert modes[0] is Mode.ACTIVE
     assert controller.inferences >= 50 // controller.infer_every_ticks
     assert loop.executor.stats.accepted >= 1
+
+
+def test_clock_policy_observes_the_gait_clock_of_the_previous_tick():
+    """gait_clock policies see the clock's phase after the previous tick, as in training."""
+    from humanoid_teleop.gait import phase_features
+
+    policy = tiny_policy(gait_clock=True)
+    assert policy.config.observation_terms[-1] == "gait_phase"
+    c = PolicyController(policy, infer_every_ticks=4)
+    c.reset(make_state())
+    walk = VelocityCommand(0.3)
+    c.act(make_state(0.0), walk)
+    np.testing.assert_allclose(c._history[-1][-2:], [0.0, 0.0])  # standing before tick 0
+    assert c.clock.phase is None  # the start tick itself is still standing, as in the expert
+    c.act(make_state(DT), walk)
+    c.act(make_state(2 * DT), walk)
+    phase = c.clock.phase
+    assert phase is not None and 0.5 < phase < 0.6  # a right-stance cycle has begun
+    c.act(make_state(3 * DT), walk)
+    np.testing.assert_allclose(c._history[-1][-2:], phase_features(phase), atol=1e-6)
+
+
+def test_gait_phase_needs_the_gait_clock():
+    from humanoid_teleop.policy.inference import policy_config
+
+    with pytest.raises(ValueError, match="gait_clock"):
+        policy_config(observation_terms=("joint_pos_rel_rad", "gait_phase"))
+    with pytest.raises(ValueError, match="last_action"):
+        policy_config(observation_terms=("joint_pos_rel_rad", "last_action_rel_rad"))

@@ -102,3 +102,44 @@ def test_training_is_seeded(stand_dataset, tmp_path):
     train(config, stand_dataset, tmp_path / "b", progress=False)
     a = (tmp_path / "a" / "model.safetensors").read_bytes()
     assert a == (tmp_path / "b" / "model.safetensors").read_bytes()
+
+
+def test_several_datasets_train_together(stand_dataset):
+    one = load_train_data(stand_dataset, tiny_train_config())
+    two = load_train_data([stand_dataset, stand_dataset], tiny_train_config())
+    assert two.windows == 2 * one.windows and two.episodes_used == 2 * one.episodes_used
+    assert two.fingerprint != one.fingerprint
+    # Windows never straddle the two datasets: the second copy starts fresh.
+    n = one.windows
+    assert two.obs_index[n].tolist() == [n, n]
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0])
+def test_dagger_collect_executes_the_driver_and_keeps_expert_labels(stand_dataset, tmp_path,
+                                                                   weight):  # fmt: skip
+    """A policy drives (collect --driver), the expert's answer is the label."""
+    from humanoid_teleop.control.stand import StandController
+    from humanoid_teleop.sim.collect import CollectConfig, collect
+    from humanoid_teleop.sim.dataset import DatasetReader
+
+    ckpt = tmp_path / "ck"
+    train(tiny_train_config(steps=20, log_every=10), stand_dataset, ckpt, progress=False)
+    out = tmp_path / "dagger"
+    config = CollectConfig(episodes=1, seconds=0.5, seed=5, push_probability=0.0,
+                           action_noise_std_rad=0.0, driver=f"policy:{ckpt}",
+                           driver_weight=weight)  # fmt: skip
+    collect(config, out, progress=False, make_controller=StandController)
+    ep = DatasetReader(out).episode(0)
+    assert DatasetReader(out).meta["collect"]["driver"] == f"policy:{ckpt}"
+    gap = np.abs(ep["executed_q_rad"] - ep["action/q_rad"]).max()
+    if weight == 0.0:  # the expert alone drives: executed = label
+        assert gap < 1e-9
+    else:  # a 20-step policy is far from the stand controller's targets
+        assert gap > 1e-3
+
+
+def test_dagger_driver_weight_is_checked():
+    from humanoid_teleop.sim.collect import CollectConfig
+
+    with pytest.raises(ValueError, match="driver_weight"):
+        CollectConfig(driver_weight=1.5)

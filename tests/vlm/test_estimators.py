@@ -1,7 +1,9 @@
-"""Estimator conventions on rendered clips with known motion, decoding, the CLI."""
+"""Estimator conventions (synthetic scenes and rendered G1 clips with known motion), decoding,
+the CLI on every container type and bad inputs."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -19,8 +21,6 @@ from humanoid_teleop.vlm.estimator import (
 )
 from humanoid_teleop.vlm.third_person import ThirdPersonEstimator, g1_fixed_camera_config
 
-pytestmark = pytest.mark.sim
-
 
 def _run(estimator, frames) -> list[Intent]:
     return [i for f in frames if (i := estimator.update(f)) is not None]
@@ -29,7 +29,7 @@ def _run(estimator, frames) -> list[Intent]:
 def _check_stream(intents: list[Intent], source: str) -> None:
     assert intents
     times = [i.frame_timestamp_s for i in intents]
-    assert all(b > a for a, b in zip(times, times[1:]))
+    assert all(b > a for a, b in itertools.pairwise(times))
     for i in intents:
         assert isinstance(i, Intent) and i.source == source
 
@@ -51,6 +51,8 @@ def test_smoother_hysteresis_and_clamp():
     assert last[-1].skill == "stand" and last[-1].command.is_zero
 
 
+@pytest.mark.sim
+@pytest.mark.slow
 def test_egocentric_yaw_sign(sim_clips):
     for name, sign in (("turn_left", 1.0), ("turn_right", -1.0)):
         intents = _run(EgocentricEstimator(g1_head_camera_config()), sim_clips[name].stream("head"))
@@ -61,6 +63,8 @@ def test_egocentric_yaw_sign(sim_clips):
         assert np.mean(np.sign(yaw) == sign) > 0.9, name
 
 
+@pytest.mark.sim
+@pytest.mark.slow
 def test_egocentric_stand_and_walk(sim_clips):
     clip = sim_clips["stand_walk_stand"]
     intents = _run(EgocentricEstimator(g1_head_camera_config()), clip.stream("head"))
@@ -72,6 +76,8 @@ def test_egocentric_stand_and_walk(sim_clips):
     assert np.mean([s == "walk" for s in walking]) > 0.9
 
 
+@pytest.mark.sim
+@pytest.mark.slow
 def test_third_person_stand_and_walk(sim_clips):
     clip = sim_clips["stand_walk_stand"]
     intents = _run(ThirdPersonEstimator(g1_fixed_camera_config()), clip.stream("fixed"))
@@ -98,6 +104,8 @@ def test_decode_errors(tmp_path):
         next(decode_video(bad, "sideways"))
 
 
+@pytest.mark.sim
+@pytest.mark.slow
 def test_cli_roundtrip_mp4_and_errors(sim_clips, tmp_path, capsys):
     clip = sim_clips["stand_walk_stand"]
     video = clip.write_mp4("fixed", tmp_path / "clip.mp4")
@@ -113,3 +121,177 @@ def test_cli_roundtrip_mp4_and_errors(sim_clips, tmp_path, capsys):
     }  # fmt: skip
     assert main(["intent", str(tmp_path / "nope.mp4")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+# -- synthetic scenes with known motion (no rendering: fast) ---------------------------------
+
+_W, _H = 320, 240
+
+
+def _texture(seed: int, shape=(240, 320), cell=4) -> np.ndarray:
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    small = rng.integers(40, 215, (shape[0] // cell, shape[1] // cell, 3), dtype=np.uint8)
+    return cv2.resize(small, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+
+
+def _third_person_clip(xz_m, fps=15.0, hfov_deg=60.0, height_m=1.7, seed=0) -> list[Frame]:
+    """A textured upright figure at floor positions (X right, Z away from the camera), drawn
+    with a pinhole camera whose horizon is the image centre, in front of a static room."""
+    import cv2
+
+    f = (_W / 2) / np.tan(np.radians(hfov_deg) / 2)
+    room = _texture(seed)
+    skin = _texture(seed + 1, (400, 160), cell=6) // 3  # darker than the room, textured
+    frames = []
+    for i, (x_m, z_m) in enumerate(xz_m):
+        h_px = f * height_m / z_m
+        w_px = 0.3 * h_px
+        cx = _W / 2 + f * x_m / z_m
+        foot_y = _H / 2 + f * 1.0 / z_m  # the camera 1 m above the floor
+        x0, y0 = round(cx - w_px / 2), round(foot_y - h_px)
+        img = room.copy()
+        body = cv2.resize(
+            skin, (max(2, int(w_px)), max(2, int(h_px))), interpolation=cv2.INTER_AREA
+        )
+        # Clip to the image, then paste.
+        ys, xs = (
+            slice(max(0, y0), min(_H, y0 + body.shape[0])),
+            slice(max(0, x0), min(_W, x0 + body.shape[1])),
+        )
+        img[ys, xs] = body[ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0]
+        frames.append(Frame(i / fps, img, "third_person", index=i))
+    return frames
+
+
+def _path(seconds, fps, start, speed_mps, heading_rad, yaw_rate_radps=0.0, stop_after_s=None):
+    """Floor positions of a walk from ``start`` (X, Z) at a heading (seen from above, x right,
+    y away from the camera, counter-clockwise positive) that turns at ``yaw_rate_radps``."""
+    x, z = start
+    h = heading_rad
+    out = []
+    for i in range(int(seconds * fps)):
+        out.append((x, z))
+        moving = stop_after_s is None or i / fps < stop_after_s
+        if moving:
+            x += speed_mps / fps * np.cos(h)
+            z += speed_mps / fps * np.sin(h)
+            h += yaw_rate_radps / fps
+    return out
+
+
+def _tp_estimator():
+    from humanoid_teleop.vlm.third_person import ThirdPersonConfig
+
+    return ThirdPersonEstimator(ThirdPersonConfig(person_height_m=1.7, hfov_deg=60.0))
+
+
+@pytest.mark.parametrize(
+    ("name", "start", "heading"),
+    [("toward", (0.3, 6.0), -np.pi / 2), ("away", (0.3, 3.0), np.pi / 2),
+     ("across", (-1.2, 4.5), 0.0)],
+)  # fmt: skip
+def test_third_person_walks_forward_from_frame_zero(name, start, heading):
+    # The figure is in view from the first frame (what MOG2 used to absorb).
+    frames = _third_person_clip(_path(4.0, 15.0, start, 0.6, heading))
+    intents = _run(_tp_estimator(), frames)
+    _check_stream(intents, "embedded-third-person")
+    # Walking straight at the camera from 6 m barely moves in the image: ~2 s to pick up.
+    late = [i for i in intents if i.frame_timestamp_s > 2.2]
+    assert np.mean([i.skill == "walk" for i in late]) > 0.9, name
+    vx = np.array([i.command.vx_mps for i in late])
+    assert np.all(vx >= 0) and np.median(vx) > 0.3, name  # forward in their own body frame
+    assert np.median(np.abs([i.command.yaw_rate_radps for i in late])) < 0.15, name
+
+
+def test_third_person_stand_then_stop():
+    still = _third_person_clip([(0.0, 4.0)] * 45)
+    assert all(i.skill == "stand" for i in _run(_tp_estimator(), still))
+    frames = _third_person_clip(_path(6.0, 15.0, (-1.0, 4.5), 0.6, 0.0, stop_after_s=3.0))
+    intents = _run(_tp_estimator(), frames)
+    assert any(i.skill == "walk" for i in intents if i.frame_timestamp_s < 3.0)
+    assert all(i.skill == "stand" for i in intents if i.frame_timestamp_s > 4.5)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_third_person_turn_sign(sign):
+    # Walking across, curving away (left turn: counter-clockwise) or toward the camera.
+    frames = _third_person_clip(_path(5.0, 15.0, (-1.5, 4.5), 0.7, 0.0, sign * 0.6))
+    intents = _run(_tp_estimator(), frames)
+    yaw = np.array([i.command.yaw_rate_radps for i in intents if i.frame_timestamp_s > 2.5])
+    assert np.mean(np.sign(yaw) == sign) > 0.6, yaw
+
+
+@pytest.mark.parametrize(("shift_px", "sign"), [(3, 1.0), (-3, -1.0)])
+def test_egocentric_yaw_sign_synthetic(shift_px, sign):
+    # Turning left, the scene moves right in the image (a pure rotation shifts all pixels).
+    tex = _texture(3, (240, 640))
+    frames = [
+        Frame(i / 15, np.ascontiguousarray(np.roll(tex, i * shift_px, axis=1)[:, :320]),
+              "egocentric", index=i)
+        for i in range(30)
+    ]  # fmt: skip
+    intents = _run(EgocentricEstimator(), frames)
+    yaw = [i.command.yaw_rate_radps for i in intents if i.frame_timestamp_s > 1.0]
+    assert yaw and np.mean(np.sign(yaw) == sign) > 0.9
+
+
+# -- the CLI on every container type ------------------------------------------------------------
+
+
+def _write_video(path, frames, codec, fps=15):
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height = _W, _H
+        stream.pix_fmt = {"gif": "rgb8", "mjpeg": "yuvj420p"}.get(codec, "yuv420p")
+        for f in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(f.image_rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("suffix", "codec"),
+    [(".mp4", "libx264"), (".webm", "libvpx"), (".avi", "mjpeg"), (".mov", "mpeg4"),
+     (".gif", "gif"), ("folder", None)],
+)  # fmt: skip
+def test_cli_containers(suffix, codec, tmp_path):
+    import cv2
+
+    frames = _third_person_clip(_path(2.0, 15.0, (-1.0, 4.5), 0.6, 0.0))
+    if codec is None:
+        video = tmp_path / "frames"
+        video.mkdir()
+        for f in frames:
+            cv2.imwrite(
+                str(video / f"{f.index:04d}.png"), cv2.cvtColor(f.image_rgb, cv2.COLOR_RGB2BGR)
+            )
+    else:
+        video = _write_video(tmp_path / f"clip{suffix}", frames, codec)
+    out = tmp_path / "intents.json"
+    assert main(["intent", str(video), "--view", "third-person", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["estimator"] == "embedded-third-person"
+    assert len(report["intents"]) >= len(frames) - 3
+    # GIF stores delays in centiseconds: 1/15 s becomes 0.06 s (16.7 fps).
+    assert report["fps"] == pytest.approx(15.0, rel=0.05 if codec != "gif" else 0.15)
+
+
+def test_cli_bad_inputs(tmp_path, capsys):
+    bad = tmp_path / "broken.webm"
+    bad.write_bytes(b"\x1aE\xdf\xa3" + b"garbage" * 50)
+    assert main(["intent", str(bad)]) == 2
+    assert "not a readable video" in capsys.readouterr().err
+    txt = tmp_path / "clip.txt"
+    txt.write_text("hello")
+    assert main(["intent", str(txt)]) == 2
+    assert "unsupported file type" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["intent", str(empty)]) == 2
+    assert "no" in capsys.readouterr().err

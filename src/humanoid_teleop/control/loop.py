@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Protocol
 
 from humanoid_teleop.contracts import JointTargets, Mode, RobotCommand, RobotState, VelocityCommand
 from humanoid_teleop.control.controller import Controller
@@ -26,6 +27,18 @@ class TickRecord:
     mode: Mode  # Safety's mode after this tick
 
 
+class Monitor(Protocol):
+    """Watches what a robot is commanded while active (e.g. ``sim.shadow.ShadowTwin``)."""
+
+    name: str
+
+    def sync(self, state: RobotState) -> None:
+        """Called at the first active tick with the robot's state."""
+
+    def check(self, state: RobotState | None, command: RobotCommand) -> str:
+        """Called every active tick before ``command`` is sent; a non-empty fault damps."""
+
+
 class ControlLoop:
     """Call ``tick`` at the control rate (lockstep robots advance time inside ``send``)."""
 
@@ -37,6 +50,7 @@ class ControlLoop:
         executor: ChunkExecutor | None = None,
         *,
         act_every_ticks: int = 1,
+        monitor: Monitor | None = None,
     ):
         if act_every_ticks < 1:
             raise ValueError(f"act_every_ticks must be >= 1, got {act_every_ticks}")
@@ -47,8 +61,10 @@ class ControlLoop:
             ExecutorConfig(control_dt_s=controller.control_dt_s)
         )
         self.act_every_ticks = act_every_ticks
+        self.monitor = monitor
         self.controller_error = ""
         self._active_ticks = 0
+        self._monitor_synced = False
 
     def tick(self, command: VelocityCommand) -> TickRecord:
         try:
@@ -63,8 +79,25 @@ class ControlLoop:
         else:
             self._active_ticks = 0
         command_out = self.safety.step(now_s, state, targets)
+        if self.monitor is not None:
+            command_out = self._monitored(now_s, state, command_out)
         applied = self.robot.send(command_out)
         return TickRecord(state, targets, applied, self.safety.mode)
+
+    def _monitored(self, now_s: float, state: RobotState | None, command: RobotCommand
+                   ) -> RobotCommand:  # fmt: skip
+        if self.safety.mode is not Mode.ACTIVE:
+            self._monitor_synced = False
+            return command
+        if not self._monitor_synced and state is not None:
+            self.monitor.sync(state)
+            self._monitor_synced = True
+        fault = self.monitor.check(state, command) if self._monitor_synced else ""
+        if not fault:
+            return command
+        log.warning("%s: %s", self.monitor.name, fault)
+        self.safety.fault(now_s, f"{self.monitor.name}: {fault}")
+        return RobotCommand.damping(now_s, self.safety.mode, note=self.safety.last_fault)
 
     def _controller_targets(
         self, state: RobotState, command: VelocityCommand, now_s: float

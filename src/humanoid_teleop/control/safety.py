@@ -153,6 +153,11 @@ class Safety:
         self._pending_arm = False
         self._fire(now_s, Event.ESTOP, reason)
 
+    def fault(self, now_s: float, reason: str) -> None:
+        """An outside monitor (e.g. the shadow twin) found a fault: damping from now on."""
+        self._pending_arm = False
+        self._fire(now_s, Event.FAULT, reason)
+
     def rearm(self, now_s: float) -> None:
         """Release a latched e-stop into damping (the robot still needs ``arm`` to move)."""
         self._fire(now_s, Event.REARM, "re-armed")

@@ -25,6 +25,7 @@ from collections.abc import Callable
 import numpy as np
 
 from humanoid_teleop.contracts import ActionChunk, Intent, RobotState, VelocityCommand
+from humanoid_teleop.gait import GaitClock, GaitClockConfig, phase_features
 from humanoid_teleop.policy.inference import DiffusionPolicy, intent_from_command
 
 
@@ -54,21 +55,25 @@ class PolicyController:
         self.intent_source = intent_source or intent_from_command
         self._history: collections.deque = collections.deque(maxlen=policy.n_obs_steps)
         self._chunk: ActionChunk | None = None
+        self.clock = GaitClock(GaitClockConfig(dt_s=policy.control_dt_s))
         self._ticks = 0
         self.inferences = 0
 
     def reset(self, state: RobotState) -> None:
         self._history.clear()
         self._chunk = None
+        self.clock.reset()
         self._ticks = 0
         self.policy.reset()
 
     def observe(self, state: RobotState, command: VelocityCommand) -> np.ndarray:
-        """Append this state's observation to the history; returns the (n_obs, D) history."""
+        """Append this state's observation to the history and advance the gait clock (once
+        per tick); returns the (n_obs, D) history."""
         b = self.policy.builder
-        # last_action_rel_rad / gait_phase are refused by PolicyConfig; the builder still
-        # needs an argument for them.
-        terms = b.build(state, command, b.default_pose_rad)
+        terms = b.build(state, command, b.default_pose_rad)  # last action: refused by config
+        if "gait_phase" in terms:  # the clock's phase of the previous tick, as in training
+            terms["gait_phase"] = phase_features(self.clock.phase)
+        self.clock.step(command)
         self._history.append(b.flatten(terms).astype(np.float32))
         return self.policy.history_array(list(self._history))
 
@@ -172,7 +177,7 @@ class ThreadedPolicyController(PolicyController):
                 history, intent, t0_s, epoch = self._job
                 self._job = None
             try:
-                chunk = self._infer(history, intent, t0_s)
+                result = self._infer(history, intent, t0_s)
             except BaseException as exc:  # surfaced to the control thread by act()
                 with self._cv:
                     if epoch == self._epoch:
@@ -180,4 +185,4 @@ class ThreadedPolicyController(PolicyController):
                 continue
             with self._cv:
                 if epoch == self._epoch:
-                    self._result = chunk
+                    self._result = result

@@ -42,10 +42,16 @@ DEFAULT_OBSERVATION_TERMS: tuple[str, ...] = (
     "base_ang_vel_b_radps",
     "projected_gravity_b",
 )
-# Terms a policy cannot be given at run time: no gait clock exists outside the expert, and
-# the executed target of the previous tick is in label space (q), not the q_eff the policy
-# predicts, and would invite copying the previous action.
-UNSUPPORTED_TERMS = ("gait_phase", "last_action_rel_rad")
+# The executed target of the previous tick is in label space (q), not the q_eff the policy
+# predicts, and would invite copying the previous action: a policy never observes it.
+UNSUPPORTED_TERMS = ("last_action_rel_rad",)
+# ``gait_phase`` is observable only by a policy that runs the gait clock (``gait_clock``):
+# ``gait.GaitClock`` reproduces the expert's phase from the command history (99.5% of
+# expert ticks within 0.02), so training and run time compute it the same way. Without it a
+# policy trained on the expert's clocked gait stood still under every walking command (the
+# start of walking looks the same every tick). Predicting the phase as part of each chunk
+# and feeding it back did not help: the start of walking is a jump of the phase that
+# a handful of training windows teach, and the policy never made it.
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,7 @@ class PolicyConfig:
     infer_every_ticks: int = 2  # PolicyController default: a new chunk every k ticks
     denoiser: DenoiserConfig = field(default_factory=DenoiserConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    gait_clock: bool = False  # observe the gait clock's phase (the gait_phase term)
 
     def __post_init__(self):
         terms = tuple(self.observation_terms)
@@ -63,6 +70,9 @@ class PolicyConfig:
         if bad:
             raise ValueError(f"observation_terms: {bad} cannot be provided at run time "
                              f"(unsupported: {list(UNSUPPORTED_TERMS)})")  # fmt: skip
+        if ("gait_phase" in terms) != self.gait_clock:
+            raise ValueError("observation term gait_phase goes with gait_clock=True (the policy "
+                             "runs the gait clock) and only with it")  # fmt: skip
         spec = ObservationSpec.of(terms)
         if self.denoiser.obs_dim != spec.dim:
             raise ValueError(
@@ -90,6 +100,7 @@ class PolicyConfig:
             "observation_terms": list(self.observation_terms),
             "action": self.action,
             "infer_every_ticks": self.infer_every_ticks,
+            "gait_clock": self.gait_clock,
             "denoiser": self.denoiser.to_dict(),
             "sampler": self.sampler.to_dict(),
         }
@@ -110,12 +121,17 @@ def policy_config(
     observation_terms: Sequence[str] = DEFAULT_OBSERVATION_TERMS, **denoiser_overrides
 ) -> PolicyConfig:
     """A PolicyConfig whose denoiser obs_dim follows the terms."""
+    """A PolicyConfig whose denoiser obs_dim follows the terms (``gait_clock=True`` adds the
+    gait_phase term)."""
     sampler = denoiser_overrides.pop("sampler", SamplerConfig())
-    extra = {k: denoiser_overrides.pop(k) for k in ("action", "infer_every_ticks")
+    extra = {k: denoiser_overrides.pop(k) for k in ("action", "infer_every_ticks", "gait_clock")
              if k in denoiser_overrides}  # fmt: skip
-    spec = ObservationSpec.of(tuple(observation_terms))
+    terms = tuple(observation_terms)
+    if extra.get("gait_clock") and "gait_phase" not in terms:
+        terms += ("gait_phase",)
+    spec = ObservationSpec.of(terms)
     den = DenoiserConfig(**{"obs_dim": spec.dim, **denoiser_overrides})
-    return PolicyConfig(tuple(observation_terms), denoiser=den, sampler=sampler, **extra)
+    return PolicyConfig(terms, denoiser=den, sampler=sampler, **extra)
 
 
 @dataclass(frozen=True)

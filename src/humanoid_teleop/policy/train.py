@@ -22,6 +22,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,7 @@ import torch
 from humanoid_teleop import g1
 from humanoid_teleop.contracts import SKILLS
 from humanoid_teleop.fileio import write_atomic
+from humanoid_teleop.gait import clock_phases, phase_features
 from humanoid_teleop.policy.checkpoint import (
     load_tensors,
     read_json,
@@ -126,12 +128,21 @@ class TrainData:
                 self.command[t], self.skill[t])  # fmt: skip
 
 
-def dataset_fingerprint(reader) -> str:
+def dataset_fingerprint(*readers) -> str:
+    """One hash over the datasets' specs and episode files, in order."""
     h = hashlib.sha256()
-    h.update(json.dumps(reader.observation_spec.to_dict(), sort_keys=True).encode())
-    for e in reader.episodes:
-        h.update(f"{e.file}:{e.length}:{e.sha256}".encode())
+    for reader in readers:
+        h.update(json.dumps(reader.observation_spec.to_dict(), sort_keys=True).encode())
+        for e in reader.episodes:
+            h.update(f"{e.file}:{e.length}:{e.sha256}".encode())
     return h.hexdigest()
+
+
+def clock_observations(commands: np.ndarray) -> np.ndarray:
+    """(T, 2) gait_phase observations for a (T, 3) command sequence: at tick k the clock's
+    phase after tick k - 1 (standing at tick 0), as ``PolicyController`` observes it."""
+    phases = [None] + clock_phases(commands)[:-1]
+    return np.stack([phase_features(p) for p in phases])
 
 
 def labels_to_actions(q, tau_ff, kp, default_pose, action: str) -> np.ndarray:
@@ -143,52 +154,66 @@ def labels_to_actions(q, tau_ff, kp, default_pose, action: str) -> np.ndarray:
 
 
 def load_train_data(
-    data_dir: str | os.PathLike, config: TrainConfig, normalizer: Normalizer | None = None
+    data_dirs: str | os.PathLike | Sequence[str | os.PathLike],
+    config: TrainConfig,
+    normalizer: Normalizer | None = None,
 ) -> TrainData:
-    """Read a dataset into window index arrays; fits normalization unless one is given."""
+    """Read datasets (one, or several: expert data plus DAgger rounds) into window index
+    arrays; fits normalization unless one is given."""
     from humanoid_teleop.sim.dataset import DatasetReader
 
+    dirs = [data_dirs] if isinstance(data_dirs, (str, os.PathLike)) else list(data_dirs)
+    if not dirs:
+        raise TrainError("no dataset given")
     pc = config.policy
     spec = pc.observation_spec
-    reader = DatasetReader(data_dir)  # checks joint names against the G1's
-    if not math.isclose(reader.control_dt_s, g1.CONTROL_DT_S, abs_tol=1e-9):
-        raise TrainError(f"{data_dir}: control dt {reader.control_dt_s} s, the G1 loop runs at "
-                         f"{g1.CONTROL_DT_S} s")  # fmt: skip
-    missing = [n for n in spec.names if n not in reader.observation_spec.names]
-    if missing:
-        raise TrainError(f"{data_dir}: the dataset has no observation terms {missing}")
     n_obs, horizon = pc.denoiser.n_obs_steps, pc.denoiser.horizon
-    trim = round(config.fall_trim_s / reader.control_dt_s)
-    default = np.array(reader.header.default_pose_rad)
+    readers = [DatasetReader(d) for d in dirs]  # each checks joint names against the G1's
     obs_l, act_l, cmd_l, obs_idx, act_idx, ticks = [], [], [], [], [], []
     gains = None
     offset = used = dropped = 0
-    for ep in reader:
-        length = ep.length - (trim if ep.info.fell else 0)
-        if length < 1:
-            dropped += ep.length
-            continue
-        dropped += ep.length - length
-        kp, kd = np.asarray(ep["kp"], np.float64), np.asarray(ep["kd"], np.float64)
-        if gains is None:
-            gains = (kp, kd)
-        elif not (np.allclose(gains[0], kp) and np.allclose(gains[1], kd)):
-            raise TrainError(f"{data_dir}: episode {ep.info.index} has other gains than episode "
-                             f"0; a checkpoint stores one kp, kd")  # fmt: skip
-        if np.any(kp <= 0):
-            raise TrainError(f"{data_dir}: kp must be > 0 for every joint (q_eff divides by it)")
-        obs_l.append(ep.observation_matrix(spec)[:length])
-        act_l.append(labels_to_actions(ep["action/q_rad"][:length],
-                                       ep["action/tau_ff_nm"][:length], kp, default, pc.action))
-        cmd_l.append(ep["command"][:length])
-        k = np.arange(length)
-        obs_idx.append(offset + np.clip(k[:, None] + np.arange(1 - n_obs, 1)[None], 0, length - 1))
-        act_idx.append(offset + np.clip(k[:, None] + np.arange(horizon)[None], 0, length - 1))
-        ticks.append(offset + k)
-        offset += length
-        used += 1
+    for data_dir, reader in zip(dirs, readers):
+        if not math.isclose(reader.control_dt_s, g1.CONTROL_DT_S, abs_tol=1e-9):
+            raise TrainError(f"{data_dir}: control dt {reader.control_dt_s} s, the G1 loop runs "
+                             f"at {g1.CONTROL_DT_S} s")  # fmt: skip
+        missing = [n for n in spec.names if n not in reader.observation_spec.names]
+        if missing:
+            raise TrainError(f"{data_dir}: the dataset has no observation terms {missing}")
+        trim = round(config.fall_trim_s / reader.control_dt_s)
+        default = np.array(reader.header.default_pose_rad)
+        for ep in reader:
+            length = ep.length - (trim if ep.info.fell else 0)
+            if length < 1:
+                dropped += ep.length
+                continue
+            dropped += ep.length - length
+            kp, kd = np.asarray(ep["kp"], np.float64), np.asarray(ep["kd"], np.float64)
+            if gains is None:
+                gains = (kp, kd)
+            elif not (np.allclose(gains[0], kp) and np.allclose(gains[1], kd)):
+                raise TrainError(f"{data_dir}: episode {ep.info.index} has other gains than the "
+                                 f"first episode; a checkpoint stores one kp, kd")  # fmt: skip
+            if np.any(kp <= 0):
+                raise TrainError(f"{data_dir}: kp must be > 0 for every joint (q_eff divides "
+                                 f"by it)")  # fmt: skip
+            obs_ep = ep.observation_matrix(spec)[:length]
+            if pc.gait_clock:  # the phase the clock gives at run time, from the same commands
+                obs_ep[:, spec.slices()["gait_phase"]] = clock_observations(ep["command"])[:length]
+            obs_l.append(obs_ep)
+            act_l.append(labels_to_actions(ep["action/q_rad"][:length],
+                                           ep["action/tau_ff_nm"][:length], kp, default,
+                                           pc.action))  # fmt: skip
+            cmd_l.append(ep["command"][:length])
+            k = np.arange(length)
+            obs_idx.append(offset + np.clip(k[:, None] + np.arange(1 - n_obs, 1)[None], 0,
+                                            length - 1))  # fmt: skip
+            act_idx.append(offset + np.clip(k[:, None] + np.arange(horizon)[None], 0, length - 1))
+            ticks.append(offset + k)
+            offset += length
+            used += 1
     if used == 0:
-        raise TrainError(f"{data_dir}: no usable episodes (after trimming falls)")
+        raise TrainError(f"{', '.join(map(str, dirs))}: no usable episodes (after trimming falls)")
+    reader = readers[0]
     obs = np.concatenate(obs_l).astype(np.float64)
     actions = np.concatenate(act_l)
     command = np.concatenate(cmd_l).astype(np.float64)
@@ -211,7 +236,7 @@ def load_train_data(
         tick=torch.as_tensor(np.concatenate(ticks), dtype=torch.long),
         obs_index=torch.as_tensor(np.concatenate(obs_idx), dtype=torch.long),
         action_index=torch.as_tensor(np.concatenate(act_idx), dtype=torch.long),
-        normalizer=normalizer, robot=robot, fingerprint=dataset_fingerprint(reader),
+        normalizer=normalizer, robot=robot, fingerprint=dataset_fingerprint(*readers),
         episodes_used=used, ticks_dropped=dropped,
     )  # fmt: skip
 
@@ -307,9 +332,15 @@ def has_training_state(out_dir: str | os.PathLike) -> bool:
 # -- the loop -----------------------------------------------------------------------------
 
 
+def _dir_names(data_dirs) -> list[str]:
+    if isinstance(data_dirs, (str, os.PathLike)):
+        return [str(data_dirs)]
+    return [str(d) for d in data_dirs]
+
+
 def train(
     config: TrainConfig,
-    data_dir: str | os.PathLike,
+    data_dirs: str | os.PathLike | Sequence[str | os.PathLike],
     out_dir: str | os.PathLike,
     *,
     progress: bool = True,
@@ -330,7 +361,7 @@ def train(
     normalizer = None
     if resume:  # the statistics the run started with, not refitted ones
         normalizer = Normalizer.load(root / "normalization.json")
-    data = load_train_data(data_dir, config, normalizer)
+    data = load_train_data(data_dirs, config, normalizer)
 
     torch.manual_seed(config.seed)
     model = Denoiser(config.policy.denoiser)
@@ -351,7 +382,7 @@ def train(
 
     def export(step_now: int) -> None:
         policy = DiffusionPolicy(config.policy, ema, data.normalizer, data.robot)
-        info = {"steps": step_now, "dataset": str(data_dir), "dataset_fingerprint":
+        info = {"steps": step_now, "datasets": _dir_names(data_dirs), "dataset_fingerprint":
                 data.fingerprint, "windows": data.windows, "episodes_used": data.episodes_used,
                 "parameters": parameter_count(model), "recent_loss": losses[-1] if losses else None,
                 "config": config.to_dict()}  # fmt: skip

@@ -17,6 +17,11 @@ Safety, so the label and what was executed are both known)::
 
 The noise (Gaussian, optionally low-passed) makes the robot visit states just off the
 expert's path while the label stays the expert's answer there, which teaches recovery.
+
+DAgger: with a ``driver`` (a trained policy), what is executed is
+``label + driver_weight * (driver target - label)`` (plus the noise), so the robot visits
+the states the policy leads it to while the label stays the expert's answer there. The
+driver's own gains must equal the expert's (a checkpoint stores the gains it was trained on).
 An episode that falls (pelvis below 0.45 m, tilt over 1 rad) or faults Safety is kept up to
 the tick before and flagged ``fell``. ``collect`` resumes: episodes already listed in the
 directory's meta.json are skipped, and the same seed gives the same bytes.
@@ -83,8 +88,12 @@ class CollectConfig:
     random_yaw: bool = True  # random start heading in [-pi, pi)
     max_ramp_s: float = 4.0
     observation_spec: ObservationSpec = field(default_factory=ObservationSpec)
+    driver: str = ""  # DAgger: controller spec of the policy that drives (e.g. "policy:DIR")
+    driver_weight: float = 1.0  # share of the driver's target in what is executed
 
     def __post_init__(self):
+        if not 0.0 <= self.driver_weight <= 1.0:
+            raise ValueError(f"driver_weight: expected 0..1, got {self.driver_weight}")
         if not isinstance(self.episodes, int) or self.episodes < 1:
             raise ValueError(f"episodes: expected an int >= 1, got {self.episodes!r}")
         if not (math.isfinite(self.seconds) and self.seconds > 0):
@@ -171,6 +180,7 @@ def run_collect_episode(
     config: CollectConfig,
     ranges: CommandRanges,
     seed: int,
+    driver: Controller | None = None,
 ) -> tuple[dict[str, np.ndarray], bool, str]:
     """One episode -> (per-tick arrays in the dataset schema, fell, end_reason).
 
@@ -205,6 +215,7 @@ def run_collect_episode(
 
     builder = ObservationBuilder(config.observation_spec)
     executor = ChunkExecutor(ExecutorConfig(control_dt_s=dt))
+    driver_executor = ChunkExecutor(ExecutorConfig(control_dt_s=dt))
     n_ticks = round(config.seconds / dt)
     noise = np.zeros(g1.NUM_JOINTS)
     alpha = math.exp(-dt / config.action_noise_tau_s) if config.action_noise_tau_s > 0 else 0.0
@@ -233,6 +244,8 @@ def run_collect_episode(
 
         if k == 0:
             controller.reset(state)
+            if driver is not None:
+                driver.reset(state)
         # The phase a policy could know now: the one that came with the previous label.
         terms = builder.build(state, command, last_q, float(getattr(controller, "gait_phase", 0.0)))
         executor.submit(controller.act(state, command), now_s)
@@ -250,8 +263,12 @@ def run_collect_episode(
         if config.action_noise_std_rad > 0:
             white = noise_rng.normal(0.0, config.action_noise_std_rad, g1.NUM_JOINTS)
             noise = alpha * noise + math.sqrt(1.0 - alpha * alpha) * white
-        noisy = JointTargets(now_s, g1.JOINT_NAMES, label.q_rad + noise, label.dq_radps,
-                             label.tau_ff_nm, label.kp, label.kd)  # fmt: skip
+        executed = label
+        if driver is not None:
+            executed = _mix(label, _driver_targets(driver, driver_executor, state, command, now_s),
+                            config.driver_weight)  # fmt: skip
+        noisy = JointTargets(now_s, g1.JOINT_NAMES, executed.q_rad + noise, executed.dq_radps,
+                             executed.tau_ff_nm, executed.kp, executed.kd)  # fmt: skip
         out = safety.step(now_s, state, noisy)
         if safety.mode is not Mode.ACTIVE:
             fell, reason = True, f"safety: {safety.last_fault}"
@@ -280,6 +297,29 @@ def run_collect_episode(
     return arrays, fell, reason
 
 
+def _driver_targets(driver: Controller, executor: ChunkExecutor, state: RobotState,
+                    command: VelocityCommand, now_s: float) -> JointTargets:  # fmt: skip
+    executor.submit(driver.act(state, command), now_s)
+    targets = executor.targets_at(now_s)
+    if targets is None:
+        raise CollectError(f"the driver {driver.name!r} gave no targets at {now_s:.2f} s")
+    return targets
+
+
+def _mix(label: JointTargets, driven: JointTargets, weight: float) -> JointTargets:
+    """``label + weight * (driven - label)``; the gains must agree (one kp, kd per dataset)."""
+    if not (np.allclose(label.kp, driven.kp) and np.allclose(label.kd, driven.kd)):
+        raise CollectError("the driver's gains differ from the expert's; train the driver on "
+                           "this expert's data")  # fmt: skip
+
+    def blend(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.asarray(a) + weight * (np.asarray(b) - np.asarray(a))
+
+    return JointTargets(label.timestamp_s, label.joint_names, blend(label.q_rad, driven.q_rad),
+                        blend(label.dq_radps, driven.dq_radps),
+                        blend(label.tau_ff_nm, driven.tau_ff_nm), label.kp, label.kd)  # fmt: skip
+
+
 def collect(
     config: CollectConfig,
     out_dir: str | Path,
@@ -304,6 +344,11 @@ def collect(
         collect=config.settings(ranges),
     )
     writer = DatasetWriter(out_dir, header)
+    driver = None
+    if config.driver:
+        from humanoid_teleop.controllers import make_controller as make_spec
+
+        driver = make_spec(config.driver)
     robot = MujocoRobot(MujocoRobotConfig(control_dt_s=controller.control_dt_s))
     start_index = min(writer.next_index, config.episodes)
     todo = range(start_index, config.episodes)
@@ -320,7 +365,8 @@ def collect(
             if i != start_index:  # the first episode reuses the controller made above
                 controller = make()
             seed = episode_seed(config.seed, i)
-            arrays, fell, reason = run_collect_episode(controller, robot, config, ranges, seed)
+            arrays, fell, reason = run_collect_episode(controller, robot, config, ranges, seed,
+                                                       driver)  # fmt: skip
             info = writer.write_episode(i, arrays, seed=seed, fell=fell, end_reason=reason)
             falls += fell
             ticks += info.length

@@ -127,9 +127,13 @@ class MujocoRobot:
             self._thread = None
 
     def now_s(self) -> float:
-        if self.config.clock == "realtime":
-            return time.monotonic()
-        return float(self.data.time)
+        """The twin's clock: simulation time (lockstep), or simulation time on the monotonic
+        clock (realtime). Not the wall clock: when the physics thread falls behind on a busy
+        machine its states are a few ticks old by the wall clock, and a controller's 1-tick
+        chunk stamped with such a state would be dropped as already past, starving Safety
+        of targets. The world of the twin is the physics; its clock is the physics' clock."""
+        with self._lock:
+            return self._sim_to_clock(float(self.data.time))
 
     def read_state(self) -> RobotState:
         self._require_connected()

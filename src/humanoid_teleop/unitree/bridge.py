@@ -102,6 +102,7 @@ class _Counters:
 
 class G1Bridge:
     name = "g1-dds"
+    is_hardware = True  # a real G1 or the simulated one: the same wire, the same rules
 
     def __init__(self, config: BridgeConfig | None = None):
         self.config = config or BridgeConfig()

@@ -31,6 +31,7 @@ turning); backwards walking is reported (vx < 0) but was not evaluated.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -93,7 +94,7 @@ class EgocentricConfig:
 def g1_head_camera_config(**overrides) -> EgocentricConfig:
     """The twin's ``head`` camera: 75 deg vertical FOV (91.3 deg horizontal at 4:3), pitched
     20 deg down, ~1.25 m above the floor while walking (sim/model.py)."""
-    values = dict(hfov_deg=91.3, pitch_deg=20.0, camera_height_m=1.25)
+    values = {"hfov_deg": 91.3, "pitch_deg": 20.0, "camera_height_m": 1.25}
     values.update(overrides)
     return EgocentricConfig(**values)
 
@@ -131,7 +132,9 @@ def motion_basis(
     cx, cy = (width_px - 1) / 2, (height_px - 1) / 2
     th = math.radians(config.pitch_deg)
     # Camera axes in the level frame (columns): x right, y down-back, z forward-down.
-    r_pitch = np.array([[1, 0, 0], [0, math.cos(th), math.sin(th)], [0, -math.sin(th), math.cos(th)]])
+    r_pitch = np.array(
+        [[1, 0, 0], [0, math.cos(th), math.sin(th)], [0, -math.sin(th), math.cos(th)]]
+    )
     rays_c = np.stack([(xs_px - cx) / f, (ys_px - cy) / f, np.ones_like(xs_px, float)], axis=1)
     rays = rays_c @ r_pitch.T  # level frame
     down = rays[:, 1]
@@ -232,7 +235,7 @@ class EgocentricEstimator:
             horizon_px = (h - 1) / 2 - f * math.tan(math.radians(c.pitch_deg))
             top = int(max(0.0, horizon_px + 0.06 * h))
             edges = np.linspace(top, h, c.bands + 1).astype(int)
-            self._bands = list(zip(edges[:-1], edges[1:]))
+            self._bands = list(itertools.pairwise(edges))
             centres_y = np.array([(a + b - 1) / 2 for a, b in self._bands], float)
             centres_x = np.full_like(centres_y, (w - 1) / 2)
             basis = motion_basis(centres_x, centres_y, w, h, c)

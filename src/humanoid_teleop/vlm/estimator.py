@@ -93,7 +93,7 @@ class SmootherConfig:
         if self.walk_on_s < 0 or self.walk_off_s < 0:
             raise ValueError("walk_on_s and walk_off_s must be >= 0")
         if not isinstance(self.ranges, CommandRanges):
-            raise ValueError(f"ranges: expected CommandRanges, got {type(self.ranges)}")
+            raise TypeError(f"ranges: expected CommandRanges, got {type(self.ranges)}")
 
 
 class IntentSmoother:
@@ -190,7 +190,9 @@ def decode_video(
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise VideoDecodeError(f"{path}: not a readable video ({type(exc).__name__}: {exc})") from exc
+        raise VideoDecodeError(
+            f"{path}: not a readable video ({type(exc).__name__}: {exc})"
+        ) from exc
     try:
         if not container.streams.video:
             raise VideoDecodeError(f"{path}: the file has no video stream")

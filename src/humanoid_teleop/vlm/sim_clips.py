@@ -9,6 +9,9 @@ and every frame carries the robot's true motion:
 - ``walking``: whether the commanded velocity of that segment is non-zero (the label the
   estimators' walk / stand decision is scored against).
 
+The third-person camera is the twin's ``fixed`` camera, or a static camera placed anywhere
+(``CameraPlacement``, ``random_placement``) for held-out evaluation.
+
 Instantaneous velocities swing with the gait; ``smoothed`` gives their centred moving average.
 Rendering capsules runs at ~20-40 fps on a software rasterizer, so keep clips to a few
 seconds at 320x240 and ~15 fps. mujoco is imported lazily (call
@@ -27,6 +30,39 @@ from humanoid_teleop.contracts import Frame, VelocityCommand
 
 
 @dataclass(frozen=True)
+class CameraPlacement:
+    """A static third-person camera (MuJoCo free camera: 45 deg vertical field of view).
+
+    It looks at ``lookat_m`` (world) from ``distance_m``; ``azimuth_deg`` is MuJoCo's (0 looks
+    along +x, i.e. from behind a robot that starts facing +x; 180 from straight ahead);
+    ``elevation_deg`` negative looks down.
+    """
+
+    lookat_m: tuple[float, float, float] = (0.6, 0.0, 0.6)
+    distance_m: float = 4.5
+    azimuth_deg: float = 150.0
+    elevation_deg: float = -15.0
+
+    def __post_init__(self):
+        if len(self.lookat_m) != 3 or not all(math.isfinite(v) for v in self.lookat_m):
+            raise ValueError(f"lookat_m: expected 3 finite numbers, got {self.lookat_m}")
+        if not 1.0 <= self.distance_m <= 30.0:
+            raise ValueError(f"distance_m: expected 1..30 m, got {self.distance_m}")
+        if not -80.0 <= self.elevation_deg <= 10.0:
+            raise ValueError(f"elevation_deg: expected -80..10, got {self.elevation_deg}")
+
+
+def random_placement(rng: np.random.Generator) -> CameraPlacement:
+    """A camera 3.5-6 m from the start area, from any side, 5-25 degrees above the horizon:
+    the robot (walking up to ~1.2 m in a 4 s clip) stays in view."""
+    lookat = (float(rng.uniform(0.0, 0.6)), float(rng.uniform(-0.3, 0.3)), 0.6)
+    return CameraPlacement(
+        lookat, float(rng.uniform(3.5, 6.0)), float(rng.uniform(0.0, 360.0)),
+        float(rng.uniform(-25.0, -5.0)),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class SimClipSpec:
     """What to film: command segments ``(seconds, command)`` played in order after the ramp."""
 
@@ -36,13 +72,16 @@ class SimClipSpec:
     height: int = 240
     cameras: tuple[str, ...] = ("head", "fixed")
     settle_s: float = 0.5  # standing time after the safety ramp, before filming starts
+    placement: CameraPlacement | None = None  # where the ``fixed`` camera is (None: the twin's)
 
     def __post_init__(self):
         if not self.segments:
             raise ValueError("segments: expected at least one (seconds, command) pair")
         for seconds, command in self.segments:
             if not (0 < seconds <= 30) or not isinstance(command, VelocityCommand):
-                raise ValueError(f"segments: expected (0 < s <= 30, VelocityCommand), got {seconds}")
+                raise ValueError(
+                    f"segments: expected (0 < s <= 30, VelocityCommand), got {seconds}"
+                )
         if not 1 <= self.fps <= 60:
             raise ValueError(f"fps: expected 1..60, got {self.fps}")
         if not set(self.cameras) <= {"head", "fixed", "follow"} or not self.cameras:
@@ -78,7 +117,7 @@ class SimClip:
     def smoothed(self, name: str, window_s: float = 1.0) -> np.ndarray:
         """Centred moving average of a ground-truth series (gait oscillation removed)."""
         x = np.asarray(getattr(self, name), dtype=float)
-        k = max(1, int(round(window_s * self.spec.fps)) | 1)
+        k = max(1, round(window_s * self.spec.fps) | 1)
         pad = np.pad(x, k // 2, mode="edge")
         return np.convolve(pad, np.ones(k) / k, mode="valid")
 
@@ -108,12 +147,13 @@ def render_clip(spec: SimClipSpec) -> SimClip:
     safety = Safety()
     loop = ControlLoop(robot, controller, safety)
     safety.arm(robot.now_s())
-    renderers = {
-        cam: SimRenderer(
-            robot.model, RenderConfig(width=spec.width, height=spec.height, camera=cam, fps=spec.fps)
-        )
-        for cam in spec.cameras
-    }
+    renderers = {}
+    for cam in spec.cameras:
+        if cam == "fixed" and spec.placement is not None:
+            renderers[cam] = _PlacedRenderer(robot.model, spec.placement, spec.width, spec.height)
+        else:
+            config = RenderConfig(width=spec.width, height=spec.height, camera=cam, fps=spec.fps)
+            renderers[cam] = SimRenderer(robot.model, config)
     frames: dict[str, list[np.ndarray]] = {cam: [] for cam in spec.cameras}
     t, vx, vy, wz, walking = [], [], [], [], []
     dt = controller.control_dt_s
@@ -125,12 +165,12 @@ def render_clip(spec: SimClipSpec) -> SimClip:
                 break
         else:
             raise RuntimeError("the twin never became active")
-        for _ in range(int(round(spec.settle_s / dt))):
+        for _ in range(round(spec.settle_s / dt)):
             loop.tick(VelocityCommand())
         t0 = robot.sim_time_s
         clock = FrameClock(spec.fps, start_s=t0)
         for seconds, command in spec.segments:
-            for _ in range(int(round(seconds / dt))):
+            for _ in range(round(seconds / dt)):
                 record = loop.tick(command)
                 base = record.state.base
                 if base.fallen:
@@ -158,16 +198,42 @@ def render_clip(spec: SimClipSpec) -> SimClip:
     )  # fmt: skip
 
 
+class _PlacedRenderer:
+    """A static free camera at a ``CameraPlacement``; ``render(data)`` like ``SimRenderer``.
+
+    ``SimRenderer``'s fixed camera is one pose by design; evaluation needs many. Create it after
+    a ``SimRenderer`` (which sets the model's offscreen size and checks the GL backend).
+    """
+
+    def __init__(self, model, placement: CameraPlacement, width: int, height: int):
+        import mujoco
+
+        vis = model.vis.global_
+        vis.offwidth, vis.offheight = max(int(vis.offwidth), width), max(int(vis.offheight), height)
+        self._renderer = mujoco.Renderer(model, height=height, width=width)
+        self._camera = mujoco.MjvCamera()
+        self._camera.type = mujoco.mjtCamera.mjCAMERA_FREE
+        self._camera.lookat[:] = placement.lookat_m
+        self._camera.distance = placement.distance_m
+        self._camera.azimuth = placement.azimuth_deg
+        self._camera.elevation = placement.elevation_deg
+
+    def render(self, data) -> np.ndarray:
+        self._renderer.update_scene(data, camera=self._camera)
+        return self._renderer.render()
+
+    def close(self) -> None:
+        self._renderer.close()
+
+
 def standard_specs(seconds: float = 4.0, fps: float = 15.0) -> dict[str, SimClipSpec]:
     """The evaluation set: stand, straight walk, left and right turns, stand -> walk -> stand."""
     V = VelocityCommand
-    one = lambda c: SimClipSpec(((seconds, c),), fps=fps)  # noqa: E731
+    one = lambda c: SimClipSpec(((seconds, c),), fps=fps)
     return {
         "stand": one(V()),
         "forward": one(V(0.3, 0.0, 0.0)),
         "turn_left": one(V(0.15, 0.0, 0.5)),
         "turn_right": one(V(0.15, 0.0, -0.5)),
-        "stand_walk_stand": SimClipSpec(
-            ((1.5, V()), (3.0, V(0.3, 0.0, 0.0)), (2.5, V())), fps=fps
-        ),
+        "stand_walk_stand": SimClipSpec(((1.5, V()), (3.0, V(0.3, 0.0, 0.0)), (2.5, V())), fps=fps),
     }
