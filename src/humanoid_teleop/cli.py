@@ -406,7 +406,7 @@ def serve(
         port: Port (HT_PORT, default 8000).
         data_dir: Operator token hash, job database and job folders (HT_DATA_DIR, ./data).
         controller: stand | expert | policy | policy:CKPT (HT_CONTROLLER, default policy;
-            the walking expert drives while no policy is shipped).
+            the shipped policy; the walking expert if none is installed).
         robot: sim (the twin, in-process) or dds (a G1, or `humanoid-teleop sim-robot`, over
             DDS: armed only under a policy that passes the hardware gate) (HT_ROBOT).
         domain: DDS domain id (HT_DDS_DOMAIN, default 1; a real G1 uses 0).
@@ -453,7 +453,7 @@ def imitate(
         video: mp4 / webm / mov / avi / gif file.
         out: Output folder (intents.json, trajectory.npz/.csv, report.json, preview.mp4).
         view: egocentric (a worn camera) or third_person (a static camera watching a person).
-        controller: stand | expert | policy | policy:CKPT (the expert while no policy ships).
+        controller: stand | expert | policy | policy:CKPT (policy: the shipped one).
         preview_size: Preview video width and height (even numbers).
     """
     _prepare_gl()
@@ -487,6 +487,54 @@ def imitate(
     return 0 if report["passed"] else 1
 
 
+def plan(
+    what: tyro.conf.Positional[Literal["arm"]],
+    targets: tuple[float, ...],
+    side: Literal["left", "right"] = "right",
+    relative: bool = False,
+    speed: float = 0.15,
+    video: Path | None = None,
+    json_out: Annotated[Path | None, tyro.conf.arg(name="json")] = None,
+) -> int:
+    """Plan an arm motion through palm targets (IK on the G1 arm) and validate it in the twin.
+
+    Prints the validation report; exits 0 when it passed, 1 when it did not, 2 when a
+    target is out of reach.
+
+    Args:
+        what: The planner: arm (palm waypoints -> joint trajectory).
+        targets: Palm waypoints as x y z triples (m, pelvis frame: x forward, y left, z up).
+        side: The arm that moves.
+        relative: Targets are offsets from the palm's ready position (arm raised in front).
+        speed: Palm speed along the straight segments (m/s).
+        video: Write an MP4 preview of the validated motion in the twin.
+        json_out: Write the full plan (joint trajectory included) as JSON.
+    """
+    _prepare_gl()
+    import numpy as np
+
+    from humanoid_teleop.manip.arm import ArmKinematics, IkError
+    from humanoid_teleop.manip.reach import ReachConfig, plan_reach, ready_pose_rad
+    from humanoid_teleop.manip.validate import ArmValidationConfig
+
+    if len(targets) == 0 or len(targets) % 3:
+        raise ValueError(f"--targets: expected x y z triples, got {len(targets)} numbers")
+    points = np.reshape(targets, (-1, 3))
+    if relative:
+        points = points + ArmKinematics(side).forward(ready_pose_rad(side))[:3, 3]
+    config = ReachConfig(side=side, speed_mps=speed, validation=ArmValidationConfig(arm=side))
+    try:
+        report = plan_reach(points, config, video=video)
+    except IkError as exc:
+        print(f"humanoid-teleop: error: {exc}", file=sys.stderr)
+        return 2
+    brief = {k: report[k] for k in ("side", "ik_max_position_error_m", "passed", "validation")}
+    print(json.dumps(brief, indent=2))
+    if json_out is not None:
+        json_out.write_text(json.dumps(report, indent=2))
+    return 0 if report["passed"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     commands = {
         "sim": sim,
@@ -497,6 +545,7 @@ def main(argv: list[str] | None = None) -> int:
         "intent": intent,
         "serve": serve,
         "imitate": imitate,
+        "plan": plan,
     }
     try:
         return int(tyro.extras.subcommand_cli_from_dict(commands, args=argv) or 0)

@@ -243,6 +243,13 @@ class DiffusionPolicy:
                 self._seed = seed
             self._generator.manual_seed(self._seed)
 
+    def warm_up(self) -> None:
+        """One throw-away sample: torch's first call in a process takes tens of ms more than
+        the rest, which must not land on the first tick of a live robot."""
+        history = np.zeros((self.n_obs_steps, self.config.denoiser.obs_dim), np.float32)
+        self.predict_q(history, intent_from_command(VelocityCommand()))
+        self.reset()
+
     def history_array(self, history) -> np.ndarray:
         """(n_obs, D) float32 from flat (T, D) rows or term dicts, oldest first; the oldest
         row is repeated when fewer than n_obs are given (the start of an episode)."""

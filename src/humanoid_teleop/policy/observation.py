@@ -13,7 +13,8 @@ Terms (all float64, body frame ``_b``; sizes are fixed):
 ``projected_gravity_b``     3  unit gravity in the pelvis frame, (0, 0, -1) when level
 ``last_action_rel_rad``    29  previous tick's executed q target ``- g1.DEFAULT_POSE_RAD``
 ``command``                 3  (vx m/s, vy m/s, yaw rate rad/s) in the heading frame
-``gait_phase``              2  ``(sin 2 pi phase, cos 2 pi phase)``, phase in [0, 1)
+``gait_phase``              2  ``(sin 2 pi phase, cos 2 pi phase)``, phase in [0, 1);
+                                 policies use the gait clock's, (0, 0) standing (gait.py)
 =======================  ====  ===========================================================
 
 An :class:`ObservationSpec` names the terms (a subset, in a chosen order) a model consumes;

@@ -189,6 +189,7 @@ def _off_the_control_thread(controller: Controller) -> Controller:
     from humanoid_teleop.policy.controller import PolicyController, ThreadedPolicyController
 
     if type(controller) is PolicyController:
+        controller.policy.warm_up()
         return ThreadedPolicyController(controller.policy,
                                         infer_every_ticks=controller.infer_every_ticks)  # fmt: skip
     return controller

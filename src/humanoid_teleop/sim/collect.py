@@ -22,6 +22,7 @@ DAgger: with a ``driver`` (a trained policy), what is executed is
 ``label + driver_weight * (driver target - label)`` (plus the noise), so the robot visits
 the states the policy leads it to while the label stays the expert's answer there. The
 driver's own gains must equal the expert's (a checkpoint stores the gains it was trained on).
+
 An episode that falls (pelvis below 0.45 m, tilt over 1 rad) or faults Safety is kept up to
 the tick before and flagged ``fell``. ``collect`` resumes: episodes already listed in the
 directory's meta.json are skipped, and the same seed gives the same bytes.
