@@ -145,13 +145,13 @@ def validate(
 
 
 def _policy_checkpoint(spec: str) -> Path:
-    name, _, arg = spec.partition(":")
-    if name != "policy":
+    from humanoid_teleop.controllers import policy_checkpoint_path
+
+    path = policy_checkpoint_path(spec)
+    if path is None:
         raise ValueError(f"--attach needs a policy controller (policy or policy:CKPT), "
                          f"got {spec!r}")
-    from humanoid_teleop.policy import default_checkpoint_path
-
-    return Path(arg) if arg else default_checkpoint_path()
+    return path
 
 
 def collect(
@@ -327,6 +327,7 @@ def intent(
         vlm_path: The VLM checkpoint directory (Qwen2-VL, Qwen2.5-VL, SmolVLM; needed for vlm).
         vlm_frames: Frames per VLM query (sampled 0.25 s apart).
     """
+    from humanoid_teleop.imitation import intent_row
     from humanoid_teleop.vlm.estimator import decode_video, video_fps
 
     view = "third_person" if view == "third-person" else view
@@ -364,13 +365,7 @@ def intent(
             if out is None or out.frame_timestamp_s == last_t_s:
                 continue
             last_t_s = out.frame_timestamp_s
-            c = out.command
-            intents.append({
-                "t_s": round(out.frame_timestamp_s, 4), "skill": out.skill,
-                "vx_mps": round(c.vx_mps, 4), "vy_mps": round(c.vy_mps, 4),
-                "yaw_rate_radps": round(c.yaw_rate_radps, 4),
-                "confidence": round(out.confidence, 3),
-            })  # fmt: skip
+            intents.append(intent_row(out))
     finally:
         if estimator == "vlm":
             est.close()

@@ -7,6 +7,8 @@ Heavy modules are imported only when asked for.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from humanoid_teleop.contracts import CommandRanges
 from humanoid_teleop.control.controller import Controller
 
@@ -37,6 +39,16 @@ def make_controller(spec: str) -> Controller:
             raise UnknownControllerError(f"the diffusion policy is not available: {exc}") from exc
         return PolicyController(load_policy(_arg or None))
     raise UnknownControllerError(f"unknown controller {spec!r}; expected one of {CONTROLLER_NAMES}")
+
+
+def policy_checkpoint_path(spec: str) -> Path | None:
+    """The checkpoint folder a ``policy`` / ``policy:CKPT`` spec names; None for other specs."""
+    name, _, arg = spec.partition(":")
+    if name != "policy":
+        return None
+    from humanoid_teleop.policy import default_checkpoint_path
+
+    return Path(arg) if arg else default_checkpoint_path()
 
 
 def default_command_ranges(controller: Controller) -> CommandRanges:

@@ -10,6 +10,7 @@ a shadow twin runs the same commands (``sim.shadow``) and damps it on a fall or 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from humanoid_teleop.contracts import Mode, RobotCommand
 from humanoid_teleop.control.robot import Robot
@@ -36,25 +37,42 @@ def make_robot(kind: str, control_dt_s: float, *, dds_domain: int = 1,
 
 
 def hardware_gate(controller_spec: str) -> Callable[[], str]:
-    """What ``arm`` asks before a hardware robot may move: "" or why not. The gate is read at
-    every arm, so a checkpoint validated (``validate --attach``) while serving counts."""
-    from humanoid_teleop.control.gate import HardwareGateError, check_hardware_gate
+    """What ``arm`` (and the status route) asks before a hardware robot may move: "" or why
+    not. The verdict is recomputed whenever a gated file or the report changes, so a
+    checkpoint validated (``validate --attach``) while serving counts."""
+    from humanoid_teleop.control.gate import (
+        GATED_FILES,
+        REPORT_FILE,
+        HardwareGateError,
+        check_hardware_gate,
+    )
+    from humanoid_teleop.controllers import policy_checkpoint_path
 
-    name, _, arg = controller_spec.partition(":")
+    checkpoint = policy_checkpoint_path(controller_spec)
+    verdicts: dict[tuple, str] = {}  # by the files' (mtime, size): hashing 5 MB per status poll
 
     def check() -> str:
-        if name != "policy":
+        if checkpoint is None:
             return (f"hardware runs only a validated policy checkpoint; the controller is "
                     f"{controller_spec!r}")  # fmt: skip
-        from humanoid_teleop.policy import default_checkpoint_path
-
-        try:
-            check_hardware_gate(arg or default_checkpoint_path())
-        except HardwareGateError as exc:
-            return str(exc)
-        return ""
+        stamp = tuple(_stat(checkpoint / name) for name in (*GATED_FILES, REPORT_FILE))
+        if stamp not in verdicts:
+            try:
+                check_hardware_gate(checkpoint)
+                verdicts[stamp] = ""
+            except HardwareGateError as exc:
+                verdicts[stamp] = str(exc)
+        return verdicts[stamp]
 
     return check
+
+
+def _stat(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 def is_hardware(robot: Robot) -> bool:
