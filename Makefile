@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml Makefile client-web/package.json
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet --no-deps mjlab==1.6.0
-	$(PY) -m pip install --quiet -e '.[policy,dds,vision,server,vlm,dev]'
+	$(PY) -m pip install --quiet -e '.[policy,dds,vision,server,vlm,manip,dev]'
 	npm ci --prefix client-web --no-audit --no-fund --silent
 	touch $@
 

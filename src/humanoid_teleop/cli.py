@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -246,9 +247,10 @@ def train(
     depth: int = 3,
     inference_steps: int = 4,
     latent_dim: int = 0,
-    action: Literal["q_eff", "q"] = "q_eff",
+    action: Literal["q_pd", "q_eff", "q"] = "q_pd",
     infer_every_ticks: int = 2,
     gait_clock: bool = True,
+    odometry: bool = True,
     fall_trim_s: float = 1.0,
     max_minutes: float = 0.0,
     checkpoint_every: int = 1000,
@@ -272,10 +274,14 @@ def train(
         depth: Residual blocks.
         inference_steps: DDIM steps when sampling (stored in the checkpoint).
         latent_dim: Size of an optional intent latent (0: none).
-        action: q_eff (q + tau_ff / kp: the expert's torque at the stored gains) or q.
+        action: q_pd (one PD target per tick, sent with dq = 0, that gives the expert's
+            torque), q_eff (q + tau_ff / kp, dq differentiated: the first checkpoints) or q.
         infer_every_ticks: How often the policy controller samples a new chunk.
         gait_clock: Observe the gait clock's phase (computed from the command history as the
             expert's gait would run; without it the policy never started walking).
+        odometry: Observe the pelvis velocity from leg odometry (base_lin_vel_b_mps: joint
+            encoders + IMU, low-passed; derived for datasets recorded without it). On 30
+            validation episodes it took the falls from 9 to 3 (with q_pd actions).
         fall_trim_s: Seconds dropped before the end of episodes that fell.
         max_minutes: Stop (and save) after this much wall time; 0: no limit.
         checkpoint_every: Steps between checkpoint + training-state saves.
@@ -283,13 +289,14 @@ def train(
             second thread gains little, and on a machine whose cores are busy with other work
             two spinning threads ran 10-20x slower than one (measured on 2 shared cores).
     """
-    from humanoid_teleop.policy.inference import policy_config
+    from humanoid_teleop.policy.inference import DEFAULT_OBSERVATION_TERMS, policy_config
     from humanoid_teleop.policy.sampler import SamplerConfig
     from humanoid_teleop.policy.train import TrainConfig
     from humanoid_teleop.policy.train import train as run_train
 
+    terms = DEFAULT_OBSERVATION_TERMS + (("base_lin_vel_b_mps",) if odometry else ())
     policy = policy_config(
-        horizon=horizon, n_obs_steps=obs_steps, width=width, depth=depth,
+        terms, horizon=horizon, n_obs_steps=obs_steps, width=width, depth=depth,
         latent_dim=latent_dim, action=action, infer_every_ticks=infer_every_ticks,
         gait_clock=gait_clock,
         sampler=SamplerConfig(num_inference_steps=inference_steps),
@@ -482,52 +489,257 @@ def imitate(
     return 0 if report["passed"] else 1
 
 
-def plan(
-    what: tyro.conf.Positional[Literal["arm"]],
-    targets: tuple[float, ...],
-    side: Literal["left", "right"] = "right",
-    relative: bool = False,
-    speed: float = 0.15,
-    video: Path | None = None,
-    json_out: Annotated[Path | None, tyro.conf.arg(name="json")] = None,
-) -> int:
+@dataclass(frozen=True)
+class PlanArm:
     """Plan an arm motion through palm targets (IK on the G1 arm) and validate it in the twin.
 
     Prints the validation report; exits 0 when it passed, 1 when it did not, 2 when a
-    target is out of reach.
+    target is out of reach."""
 
-    Args:
-        what: The planner: arm (palm waypoints -> joint trajectory).
-        targets: Palm waypoints as x y z triples (m, pelvis frame: x forward, y left, z up).
-        side: The arm that moves.
-        relative: Targets are offsets from the palm's ready position (arm raised in front).
-        speed: Palm speed along the straight segments (m/s).
-        video: Write an MP4 preview of the validated motion in the twin.
-        json_out: Write the full plan (joint trajectory included) as JSON.
-    """
+    targets: tuple[float, ...]
+    """Palm waypoints as x y z triples (m, pelvis frame: x forward, y left, z up)."""
+    side: Literal["left", "right"] = "right"
+    """The arm that moves."""
+    relative: bool = False
+    """Targets are offsets from the palm's ready position (arm raised in front)."""
+    speed: float = 0.15
+    """Palm speed along the straight segments (m/s)."""
+    video: Path | None = None
+    """Write an MP4 preview of the validated motion in the twin."""
+    json_out: Annotated[Path | None, tyro.conf.arg(name="json")] = None
+    """Write the full plan (joint trajectory included) as JSON."""
+
+
+@dataclass(frozen=True)
+class PlanVisual:
+    """The visual planner: a first frame + an instruction and/or a drawn 2D trajectory ->
+    a 3x3 plan grid from a local diffusers image-to-image checkpoint. Writes grid.png,
+    overlay.png (with a trajectory), frame_0..8.png, preview.mp4 and report.json to OUT."""
+
+    image: tyro.conf.Positional[Path]
+    """The first frame (PNG, JPEG, WebP or BMP)."""
+    out: Path
+    """Output folder."""
+    model: Path
+    """A local diffusers image-to-image checkpoint directory (model_index.json inside)."""
+    instruction: str = ""
+    """The task in words."""
+    trajectory: tuple[float, ...] = ()
+    """The object's path drawn over the frame as x y pixel pairs (tail first)."""
+    lora: Path | None = None
+    """LoRA weights loaded on top of the checkpoint."""
+    steps: int | None = None
+    """Denoising steps (default: the pipeline's)."""
+
+
+@dataclass(frozen=True)
+class PlanRigvid:
+    """Imitate an object's motion (RIGVid): RGB-D frames + the object's first-frame mask in
+    an .npz (depth, K, mask, T_pelvis_cam; optional rgb, metric_first_depth,
+    T_pelvis_hand_at_grasp) -> 6D object track -> arm trajectory validated in the twin.
+    Writes object_trajectory.json, trajectory.npz, preview.mp4 (track.png with rgb) and
+    report.json to OUT; exits 0 when the twin passed it, 1 when not, 2 on bad input or a
+    lost object / unreachable pose."""
+
+    frames: tyro.conf.Positional[Path]
+    """The .npz (arrays as in docs/service-api.md)."""
+    out: Path
+    """Output folder."""
+    side: Literal["left", "right"] = "right"
+    """The arm that holds the object."""
+    fps: float = 10.0
+    """The frames' rate (consecutive object poses become waypoints 1/fps apart)."""
+    grasp_index: int = 0
+    """The frame at which the hand holds the object."""
+
+
+@dataclass(frozen=True)
+class PlanRigvidVideo:
+    """RIGVid's model stages: from one real RGB-D frame (.npz: rgb, depth, K, mask,
+    T_pelvis_cam, optional T_pelvis_hand_at_grasp) and the task in words, generate a video
+    (an image-to-video model, or the visual planner's image model as a 9-frame grid),
+    regenerate until a VLM judges it successful (up to 5 times), estimate its depth with a
+    monocular model and align it on the real depth. Writes OUT (the .npz `plan rigvid`
+    takes) and OUT with .json (the filter's log, the alignment). Exits 0 when a video was
+    accepted, 1 when every one was rejected, 2 on bad input or a model that does not load."""
+
+    first: tyro.conf.Positional[Path]
+    """The first frame's .npz."""
+    out: Path
+    """The generated RGB-D video's .npz (input of `plan rigvid`)."""
+    instruction: str
+    """The task in words (the generator's prompt and the filter's question)."""
+    depth_model: Path
+    """A local transformers depth-estimation checkpoint directory."""
+    vlm: Path
+    """A local VLM checkpoint directory (the success filter)."""
+    video_model: Path | None = None
+    """A local diffusers image-to-video pipeline directory."""
+    image_planner: Path | None = None
+    """Instead of --video-model: a diffusers image-to-image checkpoint (the visual planner)."""
+    steps: int | None = None
+    """Denoising steps of the generator (default: the pipeline's)."""
+    max_regenerations: int = 5
+    """Generations after the first before giving up."""
+
+
+def plan(
+    planner: Annotated[
+        Annotated[PlanArm, tyro.conf.subcommand("arm")]
+        | Annotated[PlanVisual, tyro.conf.subcommand("visual")]
+        | Annotated[PlanRigvid, tyro.conf.subcommand("rigvid")]
+        | Annotated[PlanRigvidVideo, tyro.conf.subcommand("rigvid-video")],
+        tyro.conf.OmitArgPrefixes,
+        tyro.conf.OmitSubcommandPrefixes,
+    ],
+) -> int:
+    """Manipulation planners: arm (palm waypoints), visual (image model -> plan grid), rigvid
+    (object motion in RGB-D frames). The same jobs as POST /api/v1/plan/<planner>; plus
+    rigvid-video (a generated, filtered, depth-estimated video: the input of rigvid)."""
     _prepare_gl()
-    import numpy as np
+    from humanoid_teleop.manip.plans import plan_errors
 
-    from humanoid_teleop.manip.arm import ArmKinematics, IkError
-    from humanoid_teleop.manip.reach import ReachConfig, plan_reach, ready_pose_rad
-    from humanoid_teleop.manip.validate import ArmValidationConfig
-
-    if len(targets) == 0 or len(targets) % 3:
-        raise ValueError(f"--targets: expected x y z triples, got {len(targets)} numbers")
-    points = np.reshape(targets, (-1, 3))
-    if relative:
-        points = points + ArmKinematics(side).forward(ready_pose_rad(side))[:3, 3]
-    config = ReachConfig(side=side, speed_mps=speed, validation=ArmValidationConfig(arm=side))
     try:
-        report = plan_reach(points, config, video=video)
-    except IkError as exc:
+        if isinstance(planner, PlanArm):
+            return _plan_arm(planner)
+        if isinstance(planner, PlanVisual):
+            return _plan_visual(planner)
+        if isinstance(planner, PlanRigvidVideo):
+            return _plan_rigvid_video(planner)
+        return _plan_rigvid(planner)
+    except plan_errors() as exc:  # out of reach, object lost, bad input: no traceback
         print(f"humanoid-teleop: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _plan_arm(a: PlanArm) -> int:
+    import numpy as np
+
+    from humanoid_teleop.manip.reach import ReachConfig, plan_reach
+    from humanoid_teleop.manip.validate import ArmValidationConfig
+
+    if len(a.targets) == 0 or len(a.targets) % 3:
+        raise ValueError(f"--targets: expected x y z triples, got {len(a.targets)} numbers")
+    config = ReachConfig(side=a.side, speed_mps=a.speed,
+                         validation=ArmValidationConfig(arm=a.side))  # fmt: skip
+    report = plan_reach(np.reshape(a.targets, (-1, 3)), config, video=a.video,
+                        relative=a.relative)  # fmt: skip
     brief = {k: report[k] for k in ("side", "ik_max_position_error_m", "passed", "validation")}
     print(json.dumps(brief, indent=2))
+    if a.json_out is not None:
+        a.json_out.write_text(json.dumps(report, indent=2))
+    return 0 if report["passed"] else 1
+
+
+def _plan_visual(a: PlanVisual) -> int:
+    from humanoid_teleop.manip.plans import (
+        ImagePlannerSource,
+        VisualPlanRequest,
+        read_png,
+        run_visual_plan,
+    )
+
+    if len(a.trajectory) % 2:
+        raise ValueError(f"--trajectory: expected x y pairs, got {len(a.trajectory)} numbers")
+    points = [a.trajectory[i : i + 2] for i in range(0, len(a.trajectory), 2)]
+    request = VisualPlanRequest.from_json(
+        {"instruction": a.instruction, "trajectory": points or None}
+    )
+    source = ImagePlannerSource(a.model, a.lora, a.steps)
+    report = run_visual_plan(request, read_png(a.image), source.load, a.out, model=str(a.model))
+    print(json.dumps({k: report[k] for k in ("prompt", "frame_size", "grid_size")}, indent=2))
+    print(f"artifacts in {a.out}")
+    return 0
+
+
+def _plan_rigvid(a: PlanRigvid) -> int:
+    from humanoid_teleop.manip.plans import RigvidInput, RigvidPlanRequest, run_rigvid_plan
+
+    request = RigvidPlanRequest.from_json(
+        {"side": a.side, "fps": a.fps, "grasp_index": a.grasp_index}
+    )
+    report = run_rigvid_plan(request, RigvidInput.load(a.frames), a.out)
+    brief = ("side", "frames", "ik_max_position_error_m", "icp_max_rms_m", "passed", "validation")
+    print(json.dumps({k: report[k] for k in brief}, indent=2))
+    print(f"artifacts in {a.out}")
+    return 0 if report["passed"] else 1
+
+
+def arm_pose(
+    out: Path,
+    train_images: int = 12000,
+    held_out_images: int = 500,
+    epochs: int = 24,
+    seed: int = 0,
+    max_minutes: float = 15.0,
+    json_out: Annotated[Path | None, tyro.conf.arg(name="json")] = None,
+) -> int:
+    """Train the single-image arm-pose model (RGB -> the right arm's 7 joint angles) on renders
+    of the twin and write it to OUT (arm_pose.safetensors + arm_pose.json, with its held-out
+    error). The shipped model in humanoid_teleop/assets/arm_pose is this command's output.
+
+    Args:
+        out: Checkpoint folder.
+        train_images: Training renders (~40/s on one CPU core: 5 minutes).
+        held_out_images: Renders with another seed the error is measured on.
+        epochs: Training epochs (~21 s each on one CPU thread: 9 minutes).
+        seed: Seeds the renders, the initialisation and the batches.
+        max_minutes: Stop training after this long even if epochs remain.
+        json_out: Also write the report as JSON.
+    """
+    _prepare_gl()
+    import torch
+
+    from humanoid_teleop.manip.arm_pose_model import ArmPoseTrainConfig, build_arm_pose_checkpoint
+
+    torch.set_num_threads(1)  # deterministic and polite on a shared machine
+    train_config = ArmPoseTrainConfig(epochs=epochs, seed=seed, max_seconds=max_minutes * 60)
+    report = build_arm_pose_checkpoint(out, train_images, held_out_images, train=train_config,
+                                       log=lambda msg: print(msg, file=sys.stderr))  # fmt: skip
+    print(json.dumps(report, indent=2))
     if json_out is not None:
         json_out.write_text(json.dumps(report, indent=2))
-    return 0 if report["passed"] else 1
+    return 0
+
+
+def _plan_rigvid_video(a: PlanRigvidVideo) -> int:
+    from dataclasses import asdict
+
+    from humanoid_teleop.manip import rigvid_models as rm
+    from humanoid_teleop.manip.rigvid import NoAcceptableVideoError
+
+    if (a.video_model is None) == (a.image_planner is None):
+        raise ValueError("give exactly one of --video-model and --image-planner")
+    first = rm.FirstFrame.load(a.first)
+    if a.video_model is not None:
+        generator = rm.load_video_generator(a.video_model, num_inference_steps=a.steps)
+    else:
+        from humanoid_teleop.manip.planner import load_image_planner
+
+        generator = rm.grid_video_generator(
+            load_image_planner(a.image_planner, num_inference_steps=a.steps)
+        )
+    judge = rm.VlmSuccessFilter.from_path(a.vlm, a.instruction)
+    depth = rm.load_depth_model(a.depth_model)
+    log_path = a.out.with_suffix(".json")
+    try:
+        rgbd = rm.generate_rgbd(first.rgb, first.depth_m, first.mask, a.instruction,
+                                generator=generator, depth_model=depth, success_filter=judge,
+                                max_regenerations=a.max_regenerations,
+                                progress=lambda stage: print(stage, file=sys.stderr))  # fmt: skip
+    except NoAcceptableVideoError as exc:
+        report = {"accepted": False, "filter_log": [v.to_dict() for v in exc.attempts]}
+        log_path.write_text(json.dumps(report, indent=2))
+        print(json.dumps(report, indent=2))
+        return 1
+    first.rigvid_input(rgbd, a.out)
+    report = {"accepted": True, "frames": len(rgbd.video.frames), "question": judge.question,
+              "filter_log": [v.to_dict() for v in rgbd.video.log], "depth_output": depth.output,
+              "depth_alignment": asdict(rgbd.depth.alignment)}  # fmt: skip
+    log_path.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    print(f"wrote {a.out}: humanoid-teleop plan rigvid {a.out} --out PLAN_DIR")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -541,6 +753,7 @@ def main(argv: list[str] | None = None) -> int:
         "serve": serve,
         "imitate": imitate,
         "plan": plan,
+        "arm-pose": arm_pose,
     }
     try:
         return int(tyro.extras.subcommand_cli_from_dict(commands, args=argv) or 0)

@@ -10,6 +10,8 @@ from humanoid_teleop.manip.geometry import (
     apply_transform,
     finger_centroid_distance_m,
     fuse_poses,
+    gripper_config_for_object,
+    gripper_preset,
     make_transform,
     pointmap_from_depth,
     project_points,
@@ -96,3 +98,22 @@ def test_gripper_hysteresis():
     np.testing.assert_array_equal(closed, expected)
     with pytest.raises(ValueError):
         GripperConfig(threshold_m=0.01, hysteresis_m=0.05)
+
+
+def test_gripper_presets_are_per_task():
+    """Holding a mug, the finger centroids are ~9.5 cm apart: closed for the mug task, but
+    for a pinch task that is an open hand. A pinched pen (2.5 cm) is closed for both."""
+    holding_mug = 0.08 + 0.015
+    holding_pen = 0.01 + 0.015
+    open_hand = 0.15
+    mug, pinch = gripper_preset("mug"), gripper_preset("pinch")
+    assert GripperStateEstimator(mug).run(np.array([open_hand, holding_mug]))[-1]
+    assert not GripperStateEstimator(pinch).run(np.array([open_hand, holding_mug]))[-1]
+    for config in (mug, pinch):
+        assert GripperStateEstimator(config).run(np.array([open_hand, holding_pen]))[-1]
+        assert not GripperStateEstimator(config, closed=True).update(open_hand)
+    assert gripper_config_for_object(0.05).threshold_m == pytest.approx(0.075)
+    with pytest.raises(ValueError, match="expected one of"):
+        gripper_preset("juggle")
+    with pytest.raises(ValueError):
+        gripper_config_for_object(0.05, margin_m=0.0)

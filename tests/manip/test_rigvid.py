@@ -1,36 +1,15 @@
 import numpy as np
 import pytest
-from scipy.spatial.transform import Rotation
 
-from humanoid_teleop.manip.arm import ArmKinematics, rotation_angle_rad
-from humanoid_teleop.manip.geometry import apply_transform, make_transform
-from humanoid_teleop.manip.reach import ready_pose_rad
+from humanoid_teleop.manip.arm import rotation_angle_rad
 from humanoid_teleop.manip.rigvid import imitate_object_motion
 from humanoid_teleop.manip.validate import validate_arm_trajectory
-from tests.manip.synthetic import K, object_points, render_depth
+from tests.manip.synthetic import K, carried_object_scene
 
 
 @pytest.fixture(scope="module")
 def scene():
-    """The right hand carries the object along a smooth path; a camera 0.6 m in front of
-    the start position looks back at the robot (the hand itself is not rendered)."""
-    kin = ArmKinematics("right")
-    q0 = ready_pose_rad("right")
-    s = np.linspace(0, 1, 20)[:, None]
-    s = s * s * (3 - 2 * s)
-    q_path = np.tile(q0, (len(s), 1))
-    q_path[:, kin.arm_joints] += s * np.array([-0.3, -0.15, 0.2, -0.3, 0.2, 0.1, 0.0])
-    hand = np.stack([kin.forward(q) for q in q_path])
-    T_hand_obj = make_transform(Rotation.from_euler("xyz", [0.3, 0.1, -0.2]).as_matrix(),
-                                [0.03, 0.0, -0.06])  # fmt: skip
-    T_pelvis_obj = hand @ T_hand_obj
-    # Camera axes in the pelvis frame: z (optical) backwards, x left, y down.
-    R_pelvis_cam = np.stack([[0.0, 1.0, 0.0], [0.0, 0.0, -1.0], [-1.0, 0.0, 0.0]], axis=1)
-    T_pelvis_cam = make_transform(R_pelvis_cam, T_pelvis_obj[0, :3, 3] + [0.6, 0.0, 0.0])
-    pts = object_points()
-    T_cam_pelvis = np.linalg.inv(T_pelvis_cam)
-    depths = np.stack([render_depth(apply_transform(T_cam_pelvis @ T, pts)) for T in T_pelvis_obj])
-    return kin, q_path, hand, T_pelvis_obj, T_pelvis_cam, depths
+    return carried_object_scene()
 
 
 def test_object_video_to_arm_trajectory(scene):

@@ -169,3 +169,37 @@ def test_gait_phase_needs_the_gait_clock():
         policy_config(observation_terms=("joint_pos_rel_rad", "gait_phase"))
     with pytest.raises(ValueError, match="last_action"):
         policy_config(observation_terms=("joint_pos_rel_rad", "last_action_rel_rad"))
+
+
+def test_odometry_policy_observes_the_filtered_leg_odometry():
+    """A policy with base_lin_vel_b_mps runs its own BaseVelocityEstimator, reset per episode."""
+    from humanoid_teleop.odometry import BaseVelocityEstimator
+    from humanoid_teleop.policy.inference import DEFAULT_OBSERVATION_TERMS
+
+    policy = tiny_policy(observation_terms=DEFAULT_OBSERVATION_TERMS + ("base_lin_vel_b_mps",))
+    c = PolicyController(policy, infer_every_ticks=2)
+    states = [make_state(k * DT, 0.002 * k) for k in range(4)]
+    reference = BaseVelocityEstimator()
+    for episode in range(2):  # the second episode repeats the first: the filter was reset
+        c.reset(states[0])
+        reference.reset()
+        for s in states:
+            c.act(s, VelocityCommand(0.2))
+            want = reference.update(s.q_rad, s.dq_radps, s.imu.gyro_b_radps,
+                                    s.imu.projected_gravity_b)  # fmt: skip
+            np.testing.assert_allclose(c._history[-1][-3:], want, atol=1e-6)
+
+
+def test_q_pd_chunks_are_sent_without_velocity_targets():
+    """q_pd actions are complete PD targets: the chunk says dq = 0, so the executor does not
+    differentiate them (that would add kd d(q)/dt torque the expert never asked for)."""
+    pd = tiny_policy(action="q_pd").predict(np.zeros((2, 64), np.float32), _walk_intent())
+    assert pd.dq_radps is not None and not pd.dq_radps.any()
+    eff = tiny_policy(action="q_eff").predict(np.zeros((2, 64), np.float32), _walk_intent())
+    assert eff.dq_radps is None
+
+
+def _walk_intent():
+    from humanoid_teleop.policy.inference import intent_from_command
+
+    return intent_from_command(VelocityCommand(0.2))

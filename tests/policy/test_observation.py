@@ -25,6 +25,7 @@ EXPECTED = [
     ("last_action_rel_rad", 29),
     ("command", 3),
     ("gait_phase", 2),
+    ("base_lin_vel_b_mps", 3),
 ]
 
 
@@ -49,7 +50,7 @@ def _state() -> RobotState:
 def test_default_spec_terms_sizes_and_order():
     spec = ObservationSpec()
     assert list(spec.terms) == EXPECTED
-    assert spec.dim == 98
+    assert spec.dim == 101
     assert spec.names == tuple(n for n, _ in EXPECTED)
     assert ObservationSpec.from_dict(spec.to_dict()) == spec
 
@@ -57,7 +58,8 @@ def test_default_spec_terms_sizes_and_order():
 def test_build_values_and_sizes():
     state = _state()
     last = g1.DEFAULT_POSE_RAD + 0.05
-    terms = ObservationBuilder().build(state, VelocityCommand(0.3, -0.1, 0.5), last, 0.25)
+    velocity = np.array([0.2, -0.05, 0.01])
+    terms = ObservationBuilder().build(state, VelocityCommand(0.3, -0.1, 0.5), last, 0.25, velocity)
     assert list(terms) == [n for n, _ in EXPECTED]
     for name, size in EXPECTED:
         assert terms[name].shape == (size,), name
@@ -70,8 +72,9 @@ def test_build_values_and_sizes():
     np.testing.assert_allclose(terms["last_action_rel_rad"], np.full(29, 0.05))
     np.testing.assert_array_equal(terms["command"], [0.3, -0.1, 0.5])
     np.testing.assert_allclose(terms["gait_phase"], [1.0, 0.0], atol=1e-12)
+    np.testing.assert_array_equal(terms["base_lin_vel_b_mps"], velocity)
     # The module-level helpers are the same builder.
-    same = ob.build(state, np.array([0.3, -0.1, 0.5]), last, 0.25)
+    same = ob.build(state, np.array([0.3, -0.1, 0.5]), last, 0.25, base_lin_vel_b_mps=velocity)
     np.testing.assert_array_equal(ob.flatten(same), ObservationBuilder().flatten(terms))
 
 
@@ -105,6 +108,9 @@ def test_spec_validation_and_mismatch():
 def test_build_rejects_bad_inputs():
     builder = ObservationBuilder()
     with pytest.raises(ValueError, match="last_action_q_rad"):
-        builder.build(_state(), VelocityCommand(), np.zeros(12), 0.0)
+        builder.build(_state(), VelocityCommand(), np.zeros(12), 0.0, np.zeros(3))
+    # The odometry filter is the caller's: a spec with the term refuses to guess it.
+    with pytest.raises(ValueError, match="BaseVelocityEstimator"):
+        builder.build(_state(), VelocityCommand(), g1.DEFAULT_POSE_RAD, 0.0)
     with pytest.raises(ValueError, match="command"):
-        builder.build(_state(), np.zeros(2), g1.DEFAULT_POSE_RAD, 0.0)
+        builder.build(_state(), np.zeros(2), g1.DEFAULT_POSE_RAD, 0.0, np.zeros(3))

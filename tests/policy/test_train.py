@@ -52,8 +52,8 @@ def test_windows_follow_the_episodes(stand_dataset):
     assert data.obs_index[lengths[0]].tolist() == [lengths[0]] * 2
     # Actions are the (normalized) labels relative to the default pose, q_eff = q + tau/kp.
     ep = reader.episode(0)
-    raw = labels_to_actions(ep["action/q_rad"], ep["action/tau_ff_nm"], ep["kp"],
-                            g1.DEFAULT_POSE_RAD, "q_eff")  # fmt: skip
+    raw = labels_to_actions(ep["action/q_rad"], ep["action/dq_radps"], ep["action/tau_ff_nm"],
+                            ep["kp"], ep["kd"], g1.DEFAULT_POSE_RAD, "q_eff")  # fmt: skip
     norm = data.normalizer.normalize_action(raw[:5])
     np.testing.assert_allclose(data.actions[:5].numpy(), norm, atol=1e-5)
     assert data.robot.joint_names == g1.JOINT_NAMES
@@ -143,3 +143,18 @@ def test_dagger_driver_weight_is_checked():
 
     with pytest.raises(ValueError, match="driver_weight"):
         CollectConfig(driver_weight=1.5)
+
+
+def test_q_pd_labels_give_the_expert_torque_for_any_measured_state():
+    """kp (q_pd - q_m) - kd dq_m equals the expert's tick-averaged torque
+    tau_ff + kp (q + dq dt/2 - q_m) + kd (dq - dq_m): the identity the action rests on."""
+    rng = np.random.default_rng(3)
+    n = g1.NUM_JOINTS
+    q, dq, tau = rng.normal(0, 0.3, n), rng.normal(0, 2.0, n), rng.normal(0, 20.0, n)
+    kp, kd = rng.uniform(10, 300, n), rng.uniform(0.5, 10, n)
+    q_pd = labels_to_actions(q[None], dq[None], tau[None], kp, kd, g1.DEFAULT_POSE_RAD, "q_pd",
+                             0.02)[0] + g1.DEFAULT_POSE_RAD  # fmt: skip
+    for _ in range(5):
+        q_m, dq_m = rng.normal(0, 0.3, n), rng.normal(0, 2.0, n)
+        expert = tau + kp * (q + dq * 0.01 - q_m) + kd * (dq - dq_m)
+        np.testing.assert_allclose(kp * (q_pd - q_m) - kd * dq_m, expert, rtol=1e-9, atol=1e-9)

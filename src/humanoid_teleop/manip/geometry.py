@@ -181,6 +181,38 @@ class GripperConfig:
         return self.threshold_m + self.hysteresis_m / 2
 
 
+# Per-task presets: the width (m) of what the fingers close on in each task. Holding it, the
+# finger centroids sit one finger thickness further apart than the object is wide (each
+# centroid is half a finger inside its surface), so a threshold that suits a pen reads a
+# hand holding a mug as open, and one that suits a mug reads a pinch as closed too late.
+GRIPPER_TASK_OBJECT_WIDTH_M: dict[str, float] = {
+    "pinch": 0.01,  # pen, card, cable
+    "pick": 0.04,  # small box, fruit, tool handle
+    "drawer": 0.025,  # a handle held between the fingers
+    "bottle": 0.065,  # bottle, can; pouring
+    "mug": 0.08,  # mug body, jar
+}
+
+
+def gripper_config_for_object(width_m: float, *, finger_thickness_m: float = 0.015,
+                              margin_m: float = 0.01) -> GripperConfig:  # fmt: skip
+    """Closed = the finger centroids no further apart than holding an object ``width_m``
+    wide (+ ``margin_m`` for a loose grip and depth noise); the hysteresis band is the margin."""
+    if not width_m >= 0 or not finger_thickness_m >= 0 or not margin_m > 0:
+        raise ValueError(f"expected width_m >= 0, finger_thickness_m >= 0, margin_m > 0, got "
+                         f"{width_m}, {finger_thickness_m}, {margin_m}")  # fmt: skip
+    return GripperConfig(threshold_m=width_m + finger_thickness_m + margin_m, hysteresis_m=margin_m)
+
+
+def gripper_preset(task: str) -> GripperConfig:
+    """The gripper thresholds of a task in ``GRIPPER_TASK_OBJECT_WIDTH_M``."""
+    if task not in GRIPPER_TASK_OBJECT_WIDTH_M:
+        raise ValueError(
+            f"task: expected one of {sorted(GRIPPER_TASK_OBJECT_WIDTH_M)}, got {task!r}"
+        )
+    return gripper_config_for_object(GRIPPER_TASK_OBJECT_WIDTH_M[task])
+
+
 class GripperStateEstimator:
     """Open/closed from a stream of finger distances; starts open unless told otherwise."""
 

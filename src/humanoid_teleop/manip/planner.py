@@ -72,28 +72,47 @@ def make_plan(
     return VisualPlan(prompt, condition, compose_grid(frames), tuple(frames))
 
 
-def load_image_planner(model_dir: str | Path, lora_path: str | Path | None = None
-                       ) -> ImagePipeline:  # fmt: skip
-    """A pipeline from a local diffusers image-to-image checkpoint directory (+ LoRA)."""
+def load_image_planner(
+    model_dir: str | Path, lora_path: str | Path | None = None, *,
+    num_inference_steps: int | None = None, device: str | None = None,
+) -> ImagePipeline:  # fmt: skip
+    """A pipeline from a local diffusers image-to-image checkpoint directory (+ LoRA).
+
+    ``num_inference_steps``: the pipeline's default when None. ``device``: cuda when there
+    is one, else cpu, when None. Nothing is downloaded (``local_files_only``)."""
     model_dir = Path(model_dir)
     if not (model_dir / "model_index.json").is_file():
         raise PlannerLoadError(f"{model_dir}: no model_index.json, not a diffusers checkpoint")
     if lora_path is not None and not Path(lora_path).exists():
         raise PlannerLoadError(f"{lora_path}: no such LoRA file or directory")
+    if num_inference_steps is not None and num_inference_steps < 1:
+        raise PlannerLoadError(f"num_inference_steps: expected >= 1, got {num_inference_steps}")
     try:
         import diffusers
+        import torch
     except ImportError as exc:
         raise PlannerLoadError(
-            f"the visual planner needs the diffusers package, which is not installed: {exc}"
+            f"the visual planner needs the diffusers package, which is not installed "
+            f"(pip install -e '.[manip]'): {exc}"
         ) from exc
-    pipe = diffusers.AutoPipelineForImage2Image.from_pretrained(model_dir, local_files_only=True)
+    try:
+        pipe = diffusers.AutoPipelineForImage2Image.from_pretrained(
+            model_dir, local_files_only=True
+        )
+    except (OSError, ValueError, KeyError) as exc:  # missing weights, unknown pipeline class
+        raise PlannerLoadError(
+            f"{model_dir}: not a loadable image-to-image pipeline: {exc}"
+        ) from exc
     if lora_path is not None:
         pipe.load_lora_weights(str(lora_path))
+    pipe.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    pipe.set_progress_bar_config(disable=True)  # jobs report their own progress
+    options = {} if num_inference_steps is None else {"num_inference_steps": num_inference_steps}
 
     def run(prompt: str, image: np.ndarray) -> np.ndarray:
         from PIL import Image
 
-        out = pipe(prompt=prompt, image=Image.fromarray(image)).images[0]
+        out = pipe(prompt=prompt, image=Image.fromarray(image), **options).images[0]
         return np.asarray(out.convert("RGB"), dtype=np.uint8)
 
     return run

@@ -60,34 +60,57 @@ def palm_path(start_pelvis_m: np.ndarray, points_pelvis_m: np.ndarray, speed_mps
     return np.array(out)
 
 
-def plan_reach(
-    points_pelvis_m: np.ndarray, config: ReachConfig | None = None, *, video: Path | None = None
-) -> dict:
-    """Move the palm through ``points_pelvis_m`` (N, 3) (orientation free), validate in the twin.
+@dataclass(frozen=True)
+class ReachTrajectory:
+    palm_path_pelvis_m: np.ndarray  # (T, 3) the palm's path, first row its ready position
+    q_traj_rad: np.ndarray  # (T, 29) one row per waypoint, ``waypoint_dt_s`` apart
+    ik_max_position_error_m: float
 
-    Returns a JSON-able report: the joint trajectory, the IK's worst position error, the
-    twin's verdict. Raises ``arm.IkError`` when a point is out of reach. ``video``: write
-    the twin's preview MP4 there.
-    """
+
+def reach_trajectory(
+    points_m: np.ndarray, config: ReachConfig | None = None, *, relative: bool = False
+) -> ReachTrajectory:
+    """The joint trajectory moving the palm from its ready position through ``points_m``
+    (N, 3): pelvis frame, or offsets from the ready position when ``relative``. Raises
+    ``arm.IkError`` when a point is out of reach."""
     cfg = config or ReachConfig()
-    points = np.asarray(points_pelvis_m, dtype=float)
+    points = np.asarray(points_m, dtype=float)
     if points.ndim != 2 or points.shape[1] != 3 or len(points) == 0:
         raise ValueError(f"points_pelvis_m: expected (N >= 1, 3), got {points.shape}")
     kin = ArmKinematics(cfg.side)
     q0 = ready_pose_rad(cfg.side)
     start = kin.forward(q0)
+    if relative:
+        points = points + start[:3, 3]
     path = palm_path(start[:3, 3], points, cfg.speed_mps, cfg.waypoint_dt_s)
     targets = np.repeat(start[None], len(path), axis=0)
     targets[:, :3, 3] = path
     q_traj, results = kin.solve_trajectory(targets, q0, use_orientation=False)
-    report = validate_arm_trajectory(q_traj, cfg.waypoint_dt_s, cfg.validation, video=video)
+    return ReachTrajectory(path, q_traj, max(r.position_error_m for r in results))
+
+
+def plan_reach(
+    points_pelvis_m: np.ndarray, config: ReachConfig | None = None, *, video: Path | None = None,
+    relative: bool = False,
+) -> dict:  # fmt: skip
+    """Move the palm through ``points_pelvis_m`` (N, 3) (orientation free), validate in the twin.
+
+    Returns a JSON-able report: the joint trajectory, the IK's worst position error, the
+    twin's verdict. Raises ``arm.IkError`` when a point is out of reach. ``video``: write
+    the twin's preview MP4 there. ``relative``: the points are offsets from the palm's
+    ready position.
+    """
+    cfg = config or ReachConfig()
+    reach = reach_trajectory(points_pelvis_m, cfg, relative=relative)
+    report = validate_arm_trajectory(reach.q_traj_rad, cfg.waypoint_dt_s, cfg.validation,
+                                     video=video)  # fmt: skip
     return {
         "side": cfg.side,
         "joint_names": list(g1.JOINT_NAMES),
         "waypoint_dt_s": cfg.waypoint_dt_s,
-        "palm_path_pelvis_m": path.tolist(),
-        "q_traj_rad": q_traj.tolist(),
-        "ik_max_position_error_m": max(r.position_error_m for r in results),
+        "palm_path_pelvis_m": reach.palm_path_pelvis_m.tolist(),
+        "q_traj_rad": reach.q_traj_rad.tolist(),
+        "ik_max_position_error_m": reach.ik_max_position_error_m,
         "validation": report.to_dict(),
         "passed": report.passed,
     }

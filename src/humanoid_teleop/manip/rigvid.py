@@ -84,29 +84,56 @@ MAX_REGENERATIONS = 5  # RIGVid: a video the filter rejects is regenerated up to
 
 
 class NoAcceptableVideoError(RuntimeError):
-    """Every generated video was rejected by the success filter."""
+    """Every generated video was rejected by the success filter; ``attempts`` says why."""
+
+    def __init__(self, message: str, attempts: tuple[Verdict, ...] = ()):
+        super().__init__(message)
+        self.attempts = attempts
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The success filter's judgement of one generated video."""
+
+    accepted: bool
+    answer: str = ""  # the judge's raw text (a VLM's answer), for the attempt log
+    error: str | None = None  # why an answer counted as a rejection without saying "no"
+
+    def to_dict(self) -> dict:
+        return {"accepted": self.accepted, "answer": self.answer, "error": self.error}
 
 
 @dataclass(frozen=True)
 class FilteredVideo:
     frames: Sequence[np.ndarray]  # the accepted video, (H, W, 3) uint8 frames
-    attempts: int  # 1 = the first generation was accepted
+    log: tuple[Verdict, ...]  # one verdict per generated video, the last one accepted
+
+    @property
+    def attempts(self) -> int:
+        """1 = the first generation was accepted."""
+        return len(self.log)
 
 
 def generate_until_accepted(
     generate: Callable[[int], Sequence[np.ndarray]],
-    accept: Callable[[np.ndarray], bool],
+    accept: Callable[[np.ndarray], bool | Verdict],
     max_regenerations: int = MAX_REGENERATIONS,
 ) -> FilteredVideo:
     """``generate(attempt)`` -> frames; ``accept(summary (2H, 2W, 3))`` (the VLM filter,
-    e.g. ``prompts.success_filter_question`` + ``prompts.parse_yes_no``) judges the 4-frame
-    summary. Returns the first accepted video."""
+    ``rigvid_models.VlmSuccessFilter``, or any bool-returning judge) judges the 4-frame
+    summary. Returns the first accepted video with the log of every verdict; raises
+    ``NoAcceptableVideoError`` (carrying the log) when 1 + ``max_regenerations`` were not."""
     if max_regenerations < 0:
         raise ValueError(f"max_regenerations: expected >= 0, got {max_regenerations}")
+    log: list[Verdict] = []
     for attempt in range(max_regenerations + 1):
         frames = generate(attempt)
-        if accept(summary_image(frames)):
-            return FilteredVideo(frames, attempt + 1)
+        verdict = accept(summary_image(frames))
+        log.append(verdict if isinstance(verdict, Verdict) else Verdict(bool(verdict)))
+        if log[-1].accepted:
+            return FilteredVideo(frames, tuple(log))
+    answers = "; ".join(repr(v.error or v.answer) for v in log if v.error or v.answer)
     raise NoAcceptableVideoError(
         f"the success filter rejected all {max_regenerations + 1} generated videos"
-    )
+        + (f" ({answers})" if answers else ""), tuple(log),
+    )  # fmt: skip

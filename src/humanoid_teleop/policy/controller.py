@@ -26,6 +26,7 @@ import numpy as np
 
 from humanoid_teleop.contracts import ActionChunk, Intent, RobotState, VelocityCommand
 from humanoid_teleop.gait import GaitClock, GaitClockConfig, phase_features
+from humanoid_teleop.odometry import BaseVelocityEstimator
 from humanoid_teleop.policy.inference import DiffusionPolicy, intent_from_command
 
 
@@ -56,6 +57,8 @@ class PolicyController:
         self._history: collections.deque = collections.deque(maxlen=policy.n_obs_steps)
         self._chunk: ActionChunk | None = None
         self.clock = GaitClock(GaitClockConfig(dt_s=policy.control_dt_s))
+        self.velocity = (BaseVelocityEstimator()
+                         if "base_lin_vel_b_mps" in policy.config.observation_terms else None)  # fmt: skip
         self._ticks = 0
         self.inferences = 0
 
@@ -63,6 +66,8 @@ class PolicyController:
         self._history.clear()
         self._chunk = None
         self.clock.reset()
+        if self.velocity is not None:
+            self.velocity.reset()
         self._ticks = 0
         self.policy.reset()
 
@@ -70,7 +75,12 @@ class PolicyController:
         """Append this state's observation to the history and advance the gait clock (once
         per tick); returns the (n_obs, D) history."""
         b = self.policy.builder
-        terms = b.build(state, command, b.default_pose_rad)  # last action: refused by config
+        velocity = None
+        if self.velocity is not None:
+            velocity = self.velocity.update(state.q_rad, state.dq_radps, state.imu.gyro_b_radps,
+                                            state.imu.projected_gravity_b)  # fmt: skip
+        # last action: refused by config
+        terms = b.build(state, command, b.default_pose_rad, base_lin_vel_b_mps=velocity)
         if "gait_phase" in terms:  # the clock's phase of the previous tick, as in training
             terms["gait_phase"] = phase_features(self.clock.phase)
         self.clock.step(command)

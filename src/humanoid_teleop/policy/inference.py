@@ -1,15 +1,23 @@
 """The diffusion policy at run time: (observation history, intent) -> ActionChunk.
 
 Action representation (``PolicyConfig.action``): the expert labels a tick with q, dq and
-tau_ff. The default, ``"q_eff"``, folds the feedforward torque into the position target,
-``q_eff = q + tau_ff / kp``, which gives the motors exactly the same torque under the stored
-gains (tau = tau_ff + kp (q - q_meas) + kd (dq - dq_meas) = kp (q_eff - q_meas) + ...): the
-model predicts 29 numbers per tick instead of 58, and the expert's gravity and inertia
-compensation (tens of N m at hips and knees, several hundredths to a tenth of a radian of
-q_eff) is kept rather than dropped. ``"q"`` drops tau_ff (the PD alone must hold the robot).
-dq targets are left to the executor, which differentiates the chunk. Either way the action
-is relative to ``default_pose_rad`` and the gains are those stored with the checkpoint,
-constant over a chunk.
+tau_ff, which the motors turn into ``tau = tau_ff + kp (q + dq s - q_meas) + kd (dq - dq_meas)``
+(``s``: time since the tick; the twin and the bridge extrapolate q along dq).
+
+- ``"q_pd"`` (new policies): one position target per tick, sent with no velocity target and
+  no feedforward, ``q_pd = q + dq dt / 2 + (tau_ff + kd dq) / kp``. Under
+  ``tau = kp (q_pd - q_meas) - kd dq_meas`` that is exactly the expert's torque averaged over
+  the tick, for any measured state; it is also the usual hardware action (a PD target with
+  dq = 0). The model predicts 29 numbers per tick instead of 87.
+- ``"q_eff"`` (the first checkpoints): ``q + tau_ff / kp``, with dq left to the executor,
+  which differentiates the chunk. It drops the expert's ``kd dq`` term and replaces it with
+  ``kd d(q_eff)/dt``, which carries the feedforward's rate of change: on recorded expert data a
+  perfect q_eff policy would miss the expert's hip torques by 5-6 N m RMS (p99 23 N m), a third
+  to two thirds of the torque itself.
+- ``"q"`` drops tau_ff (the PD alone must hold the robot); dq from the executor.
+
+The action is relative to ``default_pose_rad``; the gains are those stored with the
+checkpoint, constant over a chunk.
 """
 
 from __future__ import annotations
@@ -35,7 +43,9 @@ from humanoid_teleop.policy.normalize import Normalizer
 from humanoid_teleop.policy.observation import ObservationBuilder, ObservationSpec
 from humanoid_teleop.policy.sampler import DDIM, SamplerConfig
 
-ACTIONS = ("q_eff", "q")
+ACTIONS = ("q_pd", "q_eff", "q")
+# Actions that are complete PD targets: sent with dq = 0 (no executor differentiation).
+ZERO_VELOCITY_ACTIONS = ("q_pd",)
 DEFAULT_OBSERVATION_TERMS: tuple[str, ...] = (
     "joint_pos_rel_rad",
     "joint_vel_radps",
@@ -57,7 +67,7 @@ UNSUPPORTED_TERMS = ("last_action_rel_rad",)
 @dataclass(frozen=True)
 class PolicyConfig:
     observation_terms: tuple[str, ...] = DEFAULT_OBSERVATION_TERMS
-    action: str = "q_eff"
+    action: str = "q_pd"
     infer_every_ticks: int = 2  # PolicyController default: a new chunk every k ticks
     denoiser: DenoiserConfig = field(default_factory=DenoiserConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
@@ -120,7 +130,6 @@ class PolicyConfig:
 def policy_config(
     observation_terms: Sequence[str] = DEFAULT_OBSERVATION_TERMS, **denoiser_overrides
 ) -> PolicyConfig:
-    """A PolicyConfig whose denoiser obs_dim follows the terms."""
     """A PolicyConfig whose denoiser obs_dim follows the terms (``gait_clock=True`` adds the
     gait_phase term)."""
     sampler = denoiser_overrides.pop("sampler", SamplerConfig())
@@ -271,9 +280,10 @@ class DiffusionPolicy:
     def predict(self, history, intent: Intent, *, t0_s: float = 0.0) -> ActionChunk:
         """An H-tick chunk starting at ``t0_s`` (the time of the newest observation)."""
         q = self.predict_q(history, intent)
+        dq = np.zeros_like(q) if self.config.action in ZERO_VELOCITY_ACTIONS else None
         return ActionChunk(
             t0_s=t0_s, dt_s=self.robot.control_dt_s, joint_names=self.robot.joint_names,
-            q_rad=q, kp=self._kp, kd=self._kd,
+            q_rad=q, dq_radps=dq, kp=self._kp, kd=self._kd,
         )  # fmt: skip
 
     @torch.inference_mode()

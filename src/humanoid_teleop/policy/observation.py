@@ -15,6 +15,9 @@ Terms (all float64, body frame ``_b``; sizes are fixed):
 ``command``                 3  (vx m/s, vy m/s, yaw rate rad/s) in the heading frame
 ``gait_phase``              2  ``(sin 2 pi phase, cos 2 pi phase)``, phase in [0, 1);
                                  policies use the gait clock's, (0, 0) standing (gait.py)
+``base_lin_vel_b_mps``      3  pelvis velocity, pelvis frame, from leg odometry (encoders +
+                                 IMU, low-passed: ``odometry.BaseVelocityEstimator``); the
+                                 caller owns the filter and passes its value
 =======================  ====  ===========================================================
 
 An :class:`ObservationSpec` names the terms (a subset, in a chosen order) a model consumes;
@@ -46,6 +49,7 @@ TERM_SIZES: dict[str, int] = {
     "last_action_rel_rad": g1.NUM_JOINTS,
     "command": 3,
     "gait_phase": 2,
+    "base_lin_vel_b_mps": 3,
 }
 
 
@@ -151,8 +155,12 @@ class ObservationBuilder:
         command: VelocityCommand | np.ndarray,
         last_action_q_rad: np.ndarray,  # (29,) absolute q target executed last tick
         gait_phase: float = 0.0,  # in [0, 1)
+        base_lin_vel_b_mps: np.ndarray | None = None,  # (3,) the caller's odometry filter
     ) -> dict[str, np.ndarray]:
         """The spec's terms, in spec order, each a fresh float64 array of its size."""
+        if "base_lin_vel_b_mps" in self.spec.names and base_lin_vel_b_mps is None:
+            raise ValueError("the spec has base_lin_vel_b_mps: pass the value of the caller's "
+                             "odometry.BaseVelocityEstimator")  # fmt: skip
         last = np.asarray(last_action_q_rad, dtype=np.float64)
         if last.shape != (g1.NUM_JOINTS,):
             raise ValueError(f"last_action_q_rad: expected ({g1.NUM_JOINTS},), got {last.shape}")
@@ -168,6 +176,7 @@ class ObservationBuilder:
             "gait_phase": lambda: np.array(
                 [math.sin(2 * math.pi * gait_phase), math.cos(2 * math.pi * gait_phase)]
             ),
+            "base_lin_vel_b_mps": lambda: np.array(base_lin_vel_b_mps, dtype=np.float64),
         }
         return {name: makers[name]() for name in self.spec.names}
 
@@ -192,9 +201,12 @@ def build(
     last_action_q_rad: np.ndarray,
     gait_phase: float = 0.0,
     spec: ObservationSpec | None = None,
+    base_lin_vel_b_mps: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """``ObservationBuilder(spec).build(...)`` with the default pose."""
-    return ObservationBuilder(spec).build(state, command, last_action_q_rad, gait_phase)
+    return ObservationBuilder(spec).build(
+        state, command, last_action_q_rad, gait_phase, base_lin_vel_b_mps
+    )
 
 
 def flatten(terms: Mapping[str, np.ndarray], spec: ObservationSpec | None = None) -> np.ndarray:

@@ -33,6 +33,7 @@ from humanoid_teleop import g1
 from humanoid_teleop.contracts import SKILLS
 from humanoid_teleop.fileio import write_atomic
 from humanoid_teleop.gait import clock_phases, phase_features
+from humanoid_teleop.odometry import BaseVelocityEstimator
 from humanoid_teleop.policy.checkpoint import (
     load_tensors,
     read_json,
@@ -44,6 +45,7 @@ from humanoid_teleop.policy.errors import CheckpointError
 from humanoid_teleop.policy.inference import DiffusionPolicy, PolicyConfig, RobotMeta
 from humanoid_teleop.policy.model import Denoiser, parameter_count
 from humanoid_teleop.policy.normalize import Normalizer
+from humanoid_teleop.policy.observation import ObservationSpec
 from humanoid_teleop.policy.sampler import DDIM
 
 TRAINING_DIR = "training"
@@ -145,11 +147,38 @@ def clock_observations(commands: np.ndarray) -> np.ndarray:
     return np.stack([phase_features(p) for p in phases])
 
 
-def labels_to_actions(q, tau_ff, kp, default_pose, action: str) -> np.ndarray:
+# Terms older datasets lack that are computed from the terms they have, exactly as at run time.
+DERIVABLE_TERMS = ("base_lin_vel_b_mps",)
+_SENSOR_TERMS = ("joint_pos_rel_rad", "joint_vel_radps", "base_ang_vel_b_radps",
+                 "projected_gravity_b")  # fmt: skip
+
+
+def observation_matrix(episode, spec: ObservationSpec, default_pose: np.ndarray) -> np.ndarray:
+    """(T, spec.dim) for a recorded episode, deriving ``DERIVABLE_TERMS`` it does not store."""
+    obs = dict(episode.observations)
+    if "base_lin_vel_b_mps" in spec.names and "base_lin_vel_b_mps" not in obs:
+        missing = [n for n in _SENSOR_TERMS if n not in obs]
+        if missing:
+            raise TrainError(f"episode {episode.info.index}: cannot derive base_lin_vel_b_mps "
+                             f"without the terms {missing}")  # fmt: skip
+        q = obs["joint_pos_rel_rad"] + default_pose
+        obs["base_lin_vel_b_mps"] = BaseVelocityEstimator().series(
+            q, obs["joint_vel_radps"], obs["base_ang_vel_b_radps"], obs["projected_gravity_b"]
+        )
+    return np.concatenate([np.asarray(obs[n], np.float64) for n in spec.names], axis=-1)
+
+
+def labels_to_actions(q, dq, tau_ff, kp, kd, default_pose, action: str,
+                      control_dt_s: float = g1.CONTROL_DT_S) -> np.ndarray:  # fmt: skip
     """Expert labels (T, 29) -> policy actions relative to the default pose (inference.py)."""
     q = np.asarray(q, dtype=np.float64)
+    kp = np.asarray(kp, dtype=np.float64)
     if action == "q_eff":
-        q = q + np.asarray(tau_ff, dtype=np.float64) / np.asarray(kp, dtype=np.float64)
+        q = q + np.asarray(tau_ff, dtype=np.float64) / kp
+    elif action == "q_pd":
+        dq = np.asarray(dq, dtype=np.float64)
+        tau = np.asarray(tau_ff, dtype=np.float64) + np.asarray(kd, dtype=np.float64) * dq
+        q = q + dq * control_dt_s / 2 + tau / kp
     return q - np.asarray(default_pose, dtype=np.float64)
 
 
@@ -176,7 +205,8 @@ def load_train_data(
         if not math.isclose(reader.control_dt_s, g1.CONTROL_DT_S, abs_tol=1e-9):
             raise TrainError(f"{data_dir}: control dt {reader.control_dt_s} s, the G1 loop runs "
                              f"at {g1.CONTROL_DT_S} s")  # fmt: skip
-        missing = [n for n in spec.names if n not in reader.observation_spec.names]
+        missing = [n for n in spec.names
+                   if n not in reader.observation_spec.names and n not in DERIVABLE_TERMS]  # fmt: skip
         if missing:
             raise TrainError(f"{data_dir}: the dataset has no observation terms {missing}")
         trim = round(config.fall_trim_s / reader.control_dt_s)
@@ -194,15 +224,16 @@ def load_train_data(
                 raise TrainError(f"{data_dir}: episode {ep.info.index} has other gains than the "
                                  f"first episode; a checkpoint stores one kp, kd")  # fmt: skip
             if np.any(kp <= 0):
-                raise TrainError(f"{data_dir}: kp must be > 0 for every joint (q_eff divides "
-                                 f"by it)")  # fmt: skip
-            obs_ep = ep.observation_matrix(spec)[:length]
+                raise TrainError(f"{data_dir}: kp must be > 0 for every joint (q_eff and q_pd "
+                                 f"divide by it)")  # fmt: skip
+            obs_ep = observation_matrix(ep, spec, default)[:length]
             if pc.gait_clock:  # the phase the clock gives at run time, from the same commands
                 obs_ep[:, spec.slices()["gait_phase"]] = clock_observations(ep["command"])[:length]
             obs_l.append(obs_ep)
             act_l.append(labels_to_actions(ep["action/q_rad"][:length],
-                                           ep["action/tau_ff_nm"][:length], kp, default,
-                                           pc.action))  # fmt: skip
+                                           ep["action/dq_radps"][:length],
+                                           ep["action/tau_ff_nm"][:length], kp, kd, default,
+                                           pc.action, reader.control_dt_s))  # fmt: skip
             cmd_l.append(ep["command"][:length])
             k = np.arange(length)
             obs_idx.append(offset + np.clip(k[:, None] + np.arange(1 - n_obs, 1)[None], 0,

@@ -12,7 +12,8 @@ import asyncio
 import html
 import json
 import logging
-from collections.abc import Callable
+import shutil
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +41,19 @@ from humanoid_teleop.control.controller import Controller
 from humanoid_teleop.control.robot import Robot
 from humanoid_teleop.control.safety import SafetyRefusal
 from humanoid_teleop.imitation import controller_with_fallback
+from humanoid_teleop.manip.plans import (
+    ArmPlanRequest,
+    ImagePlannerSource,
+    PlanRequestError,
+    RigvidInput,
+    RigvidPlanRequest,
+    VisualPlanRequest,
+    decode_image,
+    job_kind,
+    write_png,
+)
 from humanoid_teleop.server.auth import AuthError, LeaseManager, OperatorToken
 from humanoid_teleop.server.jobs import (
-    ARTIFACTS,
     JobManager,
     JobRunnerConfig,
     UploadRejected,
@@ -63,6 +74,10 @@ API = "/api/v1"
 # multipart framing around the file: the Content-Length may exceed the file by this much.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 CHUNK_BYTES = 1 << 20
+PLAN_JSON_MAX_BYTES = 1 << 20  # an arm plan's waypoints: kilobytes
+IMAGE_TYPES = ("png", "jpg", "jpeg", "webp", "bmp")
+# What validates an arm motion in the twin: the stand controller with the arm following.
+ARM_PLAN_CONTROLLER = "arm-trajectory"
 
 
 @dataclass
@@ -125,6 +140,8 @@ def create_app(
     jobs = JobManager(data_dir, JobRunnerConfig(
         workers=settings.job_workers, nice=settings.job_nice,
         preview_width=settings.job_preview_width, preview_height=settings.job_preview_height,
+        image_planner=ImagePlannerSource(settings.image_planner_path,
+                                         settings.image_planner_lora, settings.image_planner_steps),
     ))  # fmt: skip
     services = Services(
         settings=settings, pipeline=LivePipeline(robot, controller, config=live, clock=clock,
@@ -311,11 +328,26 @@ def _api_router(s: Services) -> APIRouter:
             raise HTTPException(409, f"job {job_id} has already ended ({job.status})")
         return job_view(s.jobs.store.get(job_id), s.jobs.job_dir(job_id), f"{API}/jobs")
 
+    @router.post("/plan/arm", status_code=202, openapi_extra=_ARM_PLAN_SCHEMA)
+    async def plan_arm(request: Request) -> dict:
+        return await _accept_arm_plan(s, request)
+
+    @router.post("/plan/visual", status_code=202, openapi_extra=_VISUAL_PLAN_SCHEMA)
+    async def plan_visual(request: Request) -> dict:
+        problem = s.jobs.config.image_planner.problem()
+        if problem is not None:  # before reading the body: nothing to stage
+            raise HTTPException(503, problem)
+        return await _accept_visual_plan(s, request)
+
+    @router.post("/plan/rigvid", status_code=202, openapi_extra=_RIGVID_PLAN_SCHEMA)
+    async def plan_rigvid(request: Request) -> dict:
+        return await _accept_rigvid_plan(s, request)
+
     @router.get("/jobs/{job_id}/files/{name}")
     def job_file(job_id: str, name: str):
         job = get_job_or_404(job_id)
-        if name not in (job.input_name, *ARTIFACTS):
-            raise HTTPException(404, f"no file {name!r}; expected one of {list(ARTIFACTS)}")
+        if name not in job.files:
+            raise HTTPException(404, f"no file {name!r}; expected one of {list(job.files)}")
         path = s.jobs.job_dir(job_id) / name
         if not path.is_file():
             raise HTTPException(404, f"{name} is not ready (job {job.status})")
@@ -378,54 +410,200 @@ _UPLOAD_SCHEMA = {
     "responses": {"413": {"description": "too big"}, "415": {"description": "not a video"},
                   "422": {"description": "empty or corrupt"}},
 }  # fmt: skip
+_ARM_PLAN_SCHEMA = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["points"], "additionalProperties": False,
+        "properties": {
+            "points": {"type": "array", "items": {"type": "array", "items": {"type": "number"},
+                                                  "minItems": 3, "maxItems": 3}},
+            "side": {"type": "string", "enum": ["left", "right"]},
+            "relative": {"type": "boolean"},
+            "speed_mps": {"type": "number"},
+        },
+    }}}},
+    "responses": {"422": {"description": "malformed or out-of-range request"}},
+}  # fmt: skip
+_VISUAL_PLAN_SCHEMA = {
+    "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary"},
+            "instruction": {"type": "string"},
+            "trajectory": {"type": "string", "description": "JSON [[x, y], ...] pixels"},
+        },
+    }}}},
+    "responses": {"422": {"description": "malformed request"},
+                  "503": {"description": "the visual planner is not configured"}},
+}  # fmt: skip
+_RIGVID_PLAN_SCHEMA = {
+    "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary", "description": "npz: docs/service-api.md"},
+            "side": {"type": "string", "enum": ["left", "right"]},
+            "fps": {"type": "number"},
+            "grasp_index": {"type": "integer"},
+        },
+    }}}},
+    "responses": {"422": {"description": "malformed request or arrays"}},
+}  # fmt: skip
 
 
-async def _accept_upload(s: Services, request: Request) -> dict:
-    """Stream the upload to a temp file under a size cap, probe it, then queue the job.
-
-    Browsers and HTTP clients send Content-Length with form uploads: a body announced larger
-    than the cap is refused before a byte is read. The file is copied with the cap enforced
-    again (a lying header gains nothing). Nothing is left behind on any refusal.
-    """
-    cap = s.settings.upload_max_bytes
-    mb = cap / 1e6
+def _check_length(request: Request, cap: int, framing: int = 0) -> None:
+    """Browsers and HTTP clients send Content-Length with bodies: one announced larger than
+    the cap (+ ``framing``, multipart's own bytes) is refused before a byte is read."""
     length = request.headers.get("content-length")
     if length is None:
         raise HTTPException(411, "uploads need a Content-Length header")
-    if int(length) > cap + MULTIPART_OVERHEAD_BYTES:
-        raise HTTPException(413, f"the file is larger than the {mb:.0f} MB upload limit")
-    form = await request.form(max_files=1, max_fields=4)
-    tmp: Path | None = None
+    if int(length) > cap + framing:
+        raise HTTPException(413, f"the file is larger than the {cap / 1e6:.0f} MB upload limit")
+
+
+@asynccontextmanager
+async def _staged(s: Services, request: Request, fields: tuple[str, ...]
+                  ) -> AsyncIterator[tuple[dict, str]]:  # fmt: skip
+    """(form, job id) of a multipart request within the upload cap, with only ``fields``.
+
+    The job's inputs go to ``s.jobs.staging_dir(job_id)``, which ``JobManager.submit``
+    renames into the job folder; whatever refuses the request, the folder is removed and
+    nothing is left behind."""
+    _check_length(request, s.settings.upload_max_bytes, MULTIPART_OVERHEAD_BYTES)
+    form = await request.form(max_files=1, max_fields=len(fields))
+    job_id = new_job_id()
+    staging = s.jobs.staging_dir(job_id)
     try:
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise HTTPException(422, "multipart field 'file' is missing")
+        unknown = sorted(set(form.keys()) - set(fields))
+        if unknown:
+            raise HTTPException(422, f"unknown form fields {unknown}; expected {list(fields)}")
+        yield form, job_id
+    finally:
+        await form.close()
+        if staging.exists():
+            await run_in_threadpool(shutil.rmtree, staging, True)
+
+
+async def _save_file(s: Services, form, job_id: str, name: str, types: tuple[str, ...]
+                     ) -> Path:  # fmt: skip
+    """Copy the form's ``file`` (one of ``types``) into the staging folder as ``name.<ext>``
+    under the upload cap (enforced again while copying: a lying header gains nothing)."""
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise HTTPException(422, "multipart field 'file' is missing")
+    ext = Path(upload.filename or "").suffix.lower().lstrip(".")
+    if ext not in types:
+        raise HTTPException(
+            415, f"unsupported file type {ext or '(none)'!r}; expected one of {', '.join(types)}"
+        )
+    cap = s.settings.upload_max_bytes
+    staging = s.jobs.staging_dir(job_id)
+    staging.mkdir(parents=True, exist_ok=True)
+    dest = staging / f"{name}.{ext}"
+    if await run_in_threadpool(_copy_capped, upload.file, dest, cap) > cap:
+        raise HTTPException(413, f"the file is larger than the {cap / 1e6:.0f} MB upload limit")
+    return dest
+
+
+async def _accept_upload(s: Services, request: Request) -> dict:
+    """Stream the upload to the staging folder under a size cap, probe it, queue the job."""
+    async with _staged(s, request, ("file", "view")) as (form, job_id):
         view = str(form.get("view") or "egocentric").replace("-", "_")
         if view not in ("egocentric", "third_person"):
             raise HTTPException(422, f"view: expected egocentric or third_person, got {view!r}")
-        ext = Path(upload.filename or "").suffix.lower().lstrip(".")
-        if ext not in s.settings.upload_types:
-            allowed = ", ".join(s.settings.upload_types)
-            raise HTTPException(
-                415, f"unsupported file type {ext or '(none)'!r}; expected one of {allowed}"
-            )
-        job_id = new_job_id()
-        s.jobs.uploads_dir.mkdir(parents=True, exist_ok=True)
-        tmp = s.jobs.uploads_dir / f".upload-{job_id}.{ext}"
-        size = await run_in_threadpool(_copy_capped, upload.file, tmp, cap)
-        if size > cap:
-            raise HTTPException(413, f"the file is larger than the {mb:.0f} MB upload limit")
+        path = await _save_file(s, form, job_id, "input", s.settings.upload_types)
         try:
-            await run_in_threadpool(probe_upload, tmp)
+            await run_in_threadpool(probe_upload, path)
         except UploadRejected as exc:
             raise HTTPException(exc.status, str(exc)) from exc
-        job = await run_in_threadpool(s.jobs.submit, job_id, tmp, ext, view, s.job_controller)
-        tmp = None  # moved into the job folder
+        job = await run_in_threadpool(s.jobs.submit, job_id, path.name, view, s.job_controller)
         return job_view(job, s.jobs.job_dir(job_id), f"{API}/jobs")
+
+
+async def _submit_plan(s: Services, job_id: str, planner: str, params: dict, input_name: str,
+                       controller: str) -> dict:  # fmt: skip
+    """Write the checked request's parameters beside its staged inputs and queue the job."""
+    staging = s.jobs.staging_dir(job_id)
+    staging.mkdir(parents=True, exist_ok=True)
+    (staging / "input.json").write_text(json.dumps(params))
+    job = await run_in_threadpool(s.jobs.submit, job_id, input_name, "", controller,
+                                  job_kind(planner))  # fmt: skip
+    return job_view(job, s.jobs.job_dir(job_id), f"{API}/jobs")
+
+
+async def _accept_arm_plan(s: Services, request: Request) -> dict:
+    _check_length(request, PLAN_JSON_MAX_BYTES)
+    try:
+        body = json.loads(await request.body())
+        plan = ArmPlanRequest.from_json(body)
+    except ValueError as exc:  # json.JSONDecodeError and PlanRequestError alike
+        raise HTTPException(422, f"arm plan: {exc}") from exc
+    job_id = new_job_id()
+    try:
+        return await _submit_plan(s, job_id, "arm", plan.to_json(), "input.json",
+                                  ARM_PLAN_CONTROLLER)  # fmt: skip
     finally:
-        await form.close()
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
+        shutil.rmtree(s.jobs.staging_dir(job_id), ignore_errors=True)
+
+
+def _form_json(form, name: str):
+    """A form field holding JSON (a trajectory), or None when absent or empty."""
+    text = form.get(name)
+    if text is None or text == "":
+        return None
+    try:
+        return json.loads(str(text))
+    except ValueError as exc:
+        raise PlanRequestError(f"{name}: not valid JSON ({exc})") from exc
+
+
+def _decode_frame(path: Path, request: VisualPlanRequest) -> None:
+    """The uploaded image -> input.png (one format for the job child); the raw file goes."""
+    frame = decode_image(path.read_bytes())
+    request.check_frame(frame)
+    write_png(path.with_name("input.png"), frame)
+    if path.name != "input.png":
+        path.unlink()
+
+
+async def _accept_visual_plan(s: Services, request: Request) -> dict:
+    async with _staged(s, request, ("file", "instruction", "trajectory")) as (form, job_id):
+        try:
+            plan = VisualPlanRequest.from_json({"instruction": str(form.get("instruction") or ""),
+                                                "trajectory": _form_json(form, "trajectory")})  # fmt: skip
+            path = await _save_file(s, form, job_id, "upload", IMAGE_TYPES)
+            await run_in_threadpool(_decode_frame, path, plan)
+        except PlanRequestError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return await _submit_plan(s, job_id, "visual", plan.to_json(), "input.png", "")
+
+
+def _form_number(form, name: str, kind: type):
+    text = form.get(name)
+    if text is None or text == "":
+        return None
+    try:
+        return kind(str(text))
+    except ValueError as exc:
+        raise PlanRequestError(f"{name}: expected {kind.__name__}, got {text!r}") from exc
+
+
+def _check_rigvid(path: Path, request: RigvidPlanRequest) -> None:
+    RigvidInput.load(path).check(request)
+
+
+async def _accept_rigvid_plan(s: Services, request: Request) -> dict:
+    fields = ("file", "side", "fps", "grasp_index")
+    async with _staged(s, request, fields) as (form, job_id):
+        try:
+            params = {"side": str(form.get("side") or "right"),
+                      "fps": _form_number(form, "fps", float),
+                      "grasp_index": _form_number(form, "grasp_index", int)}  # fmt: skip
+            plan = RigvidPlanRequest.from_json({k: v for k, v in params.items() if v is not None})
+            path = await _save_file(s, form, job_id, "input", ("npz",))
+            await run_in_threadpool(_check_rigvid, path, plan)
+        except PlanRequestError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return await _submit_plan(s, job_id, "rigvid", plan.to_json(), "input.npz",
+                                  ARM_PLAN_CONTROLLER)  # fmt: skip
 
 
 def _copy_capped(src, dest: Path, cap: int) -> int:

@@ -1,20 +1,24 @@
-"""Video-upload jobs: an SQLite table, a folder per job, and a bounded pool of workers that
-run each job in a child process at lower CPU priority.
+"""Jobs (video-upload imitation and manipulation plans): an SQLite table, a folder per job,
+and a bounded pool of workers that run each job in a child process at lower CPU priority.
 
 - ``JobStore``: the ``jobs`` table (stdlib sqlite3, WAL: the server's threads and the job
-  children write to it). Statuses: queued -> running -> done | failed | cancelled.
+  children write to it). Statuses: queued -> running -> done | failed | cancelled. ``kind``:
+  ``imitation`` (an upload) or ``plan-<planner>`` (``manip.plans``); a database from before
+  the column existed gains it on open, its rows being imitation jobs.
 - ``probe_upload``: an upload is accepted only if PyAV can open it and decode a frame;
   ``UploadRejected`` carries the HTTP status (413 too big, 415 not a video, 422 empty or
   corrupt) and a message for the page.
 - ``JobManager``: ``job_workers`` threads; each claims the oldest queued job and runs
-  ``python -m humanoid_teleop.server.jobs`` (the pipeline of ``humanoid_teleop.imitation``)
+  ``python -m humanoid_teleop.server.jobs`` (``humanoid_teleop.imitation`` or the planner)
   under ``os.nice`` so a job cannot starve the 50 Hz control loop. The child reports
   progress (stage + fraction) straight into SQLite. Cancel kills the child's process group
   and removes partial files. On start, jobs left ``running`` by a previous server are
   queued again; finished results stay.
 
-Folder layout: ``<data_dir>/jobs/<id>/input.<ext>`` plus the artifacts listed in
-``imitation.ARTIFACTS``; ``log.txt`` holds the child's stderr.
+Folder layout: ``<data_dir>/jobs/<id>/`` with the job's inputs (``input.<ext>``; plans:
+``plans.PLAN_INPUTS``) and artifacts (``imitation.ARTIFACTS``; plans: ``plans.PLAN_ARTIFACTS``);
+``log.txt`` holds the child's stderr. A job's inputs are staged in a folder under
+``<data_dir>/uploads/`` and renamed into place when it is queued.
 """
 
 from __future__ import annotations
@@ -31,10 +35,17 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from humanoid_teleop.imitation import ARTIFACTS
+from humanoid_teleop.manip.plans import (
+    BULKY_REPORT_KEYS,
+    PLAN_ARTIFACTS,
+    PLAN_INPUTS,
+    ImagePlannerSource,
+    planner_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +62,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated_s REAL NOT NULL,
     progress REAL NOT NULL DEFAULT 0,
     stage TEXT NOT NULL DEFAULT '',
-    error TEXT NOT NULL DEFAULT ''
+    error TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL DEFAULT 'imitation'
 )"""
+IMITATION = "imitation"
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,20 @@ class Job:
     progress: float
     stage: str
     error: str
+    kind: str = IMITATION
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Every file a client may fetch from the job's folder: inputs, then artifacts."""
+        if self.kind == IMITATION:
+            return (self.input_name, *ARTIFACTS)
+        planner = planner_of(self.kind)
+        return (*PLAN_INPUTS[planner], *PLAN_ARTIFACTS[planner])
+
+    @property
+    def artifacts(self) -> tuple[str, ...]:
+        """What the job writes (removed again when it fails or is cancelled)."""
+        return ARTIFACTS if self.kind == IMITATION else PLAN_ARTIFACTS[planner_of(self.kind)]
 
 
 class JobStore:
@@ -77,7 +104,12 @@ class JobStore:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         with self._db() as db:
             db.execute("PRAGMA journal_mode=WAL")
+            db.execute("BEGIN IMMEDIATE")  # one process migrates; the others see the result
             db.execute(_SCHEMA)
+            columns = {r["name"] for r in db.execute("PRAGMA table_info(jobs)")}
+            if "kind" not in columns:  # a database from before plan jobs: all imitation
+                db.execute(f"ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT '{IMITATION}'")
+            db.execute("COMMIT")
 
     @contextlib.contextmanager
     def _db(self):
@@ -88,13 +120,14 @@ class JobStore:
         finally:
             db.close()
 
-    def insert(self, job_id: str, view: str, input_name: str, controller: str) -> Job:
+    def insert(self, job_id: str, view: str, input_name: str, controller: str,
+               kind: str = IMITATION) -> Job:  # fmt: skip
         now = time.time()
         with self._db() as db:
             db.execute(
-                "INSERT INTO jobs (id, status, view, input_name, controller, created_s, updated_s)"
-                " VALUES (?, 'queued', ?, ?, ?, ?, ?)",
-                (job_id, view, input_name, controller, now, now),
+                "INSERT INTO jobs (id, status, view, input_name, controller, created_s, "
+                "updated_s, kind) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)",
+                (job_id, view, input_name, controller, now, now, kind),
             )
         return self.get(job_id)
 
@@ -237,6 +270,7 @@ class JobRunnerConfig:
     preview_width: int = 320
     preview_height: int = 240
     poll_s: float = 0.1
+    image_planner: ImagePlannerSource = field(default_factory=ImagePlannerSource)  # visual planner
 
 
 class JobManager:
@@ -261,7 +295,10 @@ class JobManager:
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
         for stale in self.uploads_dir.glob(".upload-*"):  # uploads cut off by a crash
-            stale.unlink(missing_ok=True)
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
         for job_id in self.store.requeue_running():
             log.info("job %s was running when the server stopped: queued again", job_id)
             _kill_orphan(self.job_dir(job_id) / "child.pid")  # a server killed hard left it
@@ -281,13 +318,15 @@ class JobManager:
             t.join(timeout=10.0)
         self._threads.clear()
 
-    def submit(self, job_id: str, upload: Path, ext: str, view: str, controller: str):
-        """Move a probed upload into its job folder and queue it."""
-        folder = self.job_dir(job_id)
-        folder.mkdir(parents=True)
-        name = f"input.{ext}"
-        os.replace(upload, folder / name)
-        job = self.store.insert(job_id, view, name, controller)
+    def staging_dir(self, job_id: str) -> Path:
+        """Where a request's inputs are written and checked before the job exists."""
+        return self.uploads_dir / f".upload-{job_id}"
+
+    def submit(self, job_id: str, input_name: str, view: str, controller: str,
+               kind: str = IMITATION) -> Job:  # fmt: skip
+        """Rename the checked inputs (``staging_dir``) into the job folder and queue it."""
+        os.replace(self.staging_dir(job_id), self.job_dir(job_id))
+        job = self.store.insert(job_id, view, input_name, controller, kind)
         self._wake.set()
         return job
 
@@ -306,7 +345,8 @@ class JobManager:
         folder = self.job_dir(job_id)
         for path in folder.glob(".work-*"):
             shutil.rmtree(path, ignore_errors=True)
-        for name in ARTIFACTS:
+        job = self.store.get(job_id)
+        for name in job.artifacts if job is not None else ARTIFACTS:
             (folder / name).unlink(missing_ok=True)
 
     def _worker(self) -> None:
@@ -325,9 +365,14 @@ class JobManager:
     def _run(self, job: Job) -> None:
         folder = self.job_dir(job.id)
         c = self.config
+        if job.kind == IMITATION:
+            options = {"input_name": job.input_name, "view": job.view,
+                       "controller": job.controller, "preview_width": c.preview_width,
+                       "preview_height": c.preview_height}  # fmt: skip
+        else:
+            options = {"image_planner": c.image_planner.to_json()}
         cmd = [sys.executable, "-m", "humanoid_teleop.server.jobs", str(self.store.db_path),
-               job.id, str(folder), job.input_name, job.view, job.controller,
-               str(c.preview_width), str(c.preview_height), str(c.nice)]  # fmt: skip
+               job.id, str(folder), str(c.nice), job.kind, json.dumps(options)]  # fmt: skip
         env = dict(os.environ, OMP_NUM_THREADS="1")
         with open(folder / "log.txt", "ab") as logfile:
             # A new session: cancel kills the child and anything it started, together.
@@ -388,9 +433,10 @@ def _last_error(log_path: Path, returncode: int | None) -> str:
 
 
 def job_view(job: Job, folder: Path, url_prefix: str, *, with_series: bool = True) -> dict:
-    """The API's description of a job."""
+    """The API's description of a job. ``with_series=False`` (listings) leaves out the bulky
+    parts of the report: the plot series, a plan's joint trajectory and palm path."""
     files = {}
-    for name in (job.input_name, *ARTIFACTS):
+    for name in job.files:
         if (folder / name).is_file():
             files[name] = f"{url_prefix}/{job.id}/files/{name}"
     report = None
@@ -400,24 +446,28 @@ def job_view(job: Job, folder: Path, url_prefix: str, *, with_series: bool = Tru
         except ValueError:
             report = None
         if report is not None and not with_series:
-            report.pop("series", None)
-    return {"id": job.id, "status": job.status, "progress": round(job.progress, 3),
-            "stage": job.stage, "error": job.error or None, "view": job.view,
-            "created_s": job.created_s, "controller": job.controller, "input": job.input_name,
-            "files": files, "report": report}  # fmt: skip
+            for key in ("series", *BULKY_REPORT_KEYS):
+                report.pop(key, None)
+    return {"id": job.id, "kind": job.kind, "status": job.status,
+            "progress": round(job.progress, 3), "stage": job.stage, "error": job.error or None,
+            "view": job.view or None, "created_s": job.created_s,
+            "controller": job.controller or None, "input": job.input_name, "files": files,
+            "report": report}  # fmt: skip
 
 
 # -- the child process ---------------------------------------------------------------------------
 
 
 def _child_main(argv: list[str]) -> int:
-    db, job_id, folder, input_name, view, controller, width, height, nice = argv
+    db, job_id, folder, nice, kind, options_json = argv
     os.nice(int(nice))
     from humanoid_teleop.sim.render import ensure_gl_backend
 
     ensure_gl_backend()
     from humanoid_teleop.imitation import ImitationConfig, run_imitation
+    from humanoid_teleop.manip.plans import plan_errors, run_plan_job
 
+    options = json.loads(options_json)
     store = JobStore(Path(db))
     last = [0.0]
 
@@ -427,13 +477,17 @@ def _child_main(argv: list[str]) -> int:
             last[0] = now
             store.set_progress(job_id, stage, fraction)
 
-    config = ImitationConfig(view=view, controller=controller,
-                             preview_width=int(width), preview_height=int(height))  # fmt: skip
     from humanoid_teleop.cli import _user_errors
 
     try:
-        run_imitation(Path(folder) / input_name, Path(folder), config, progress)
-    except _user_errors() as exc:
+        if kind == IMITATION:
+            input_name = options.pop("input_name")
+            run_imitation(Path(folder) / input_name, Path(folder), ImitationConfig(**options),
+                          progress)  # fmt: skip
+        else:
+            source = ImagePlannerSource.from_json(options["image_planner"])
+            run_plan_job(kind, Path(folder), source, progress)
+    except (*_user_errors(), *plan_errors()) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
     return 0

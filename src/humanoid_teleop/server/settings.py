@@ -44,6 +44,12 @@ class ServerSettings(BaseSettings):
     job_nice: int = Field(10, ge=0, le=19)  # jobs must not starve the 50 Hz loop
     job_preview_width: int = Field(320, ge=64, le=1920)
     job_preview_height: int = Field(240, ge=48, le=1080)
+    # The visual planner (POST /api/v1/plan/visual): a local diffusers image-to-image
+    # checkpoint directory, an optional LoRA on top, the denoising steps (None: the
+    # pipeline's default). Unset: the route answers 503 and says what to set.
+    image_planner_path: Path | None = None
+    image_planner_lora: Path | None = None
+    image_planner_steps: int | None = Field(None, ge=1, le=1000)
     # Same-origin only by default: no CORS headers at all. List origins to allow others.
     allowed_origins: tuple[str, ...] = ()
     client_dir: Path | None = None  # default: client-web/ of the repository

@@ -52,6 +52,7 @@ from humanoid_teleop.contracts import (
 from humanoid_teleop.control.controller import Controller
 from humanoid_teleop.control.executor import ChunkExecutor, ExecutorConfig
 from humanoid_teleop.control.safety import Safety
+from humanoid_teleop.odometry import BaseVelocityEstimator
 from humanoid_teleop.policy.observation import ObservationBuilder, ObservationSpec
 from humanoid_teleop.sim.dataset import DatasetHeader, DatasetWriter, jsonable
 from humanoid_teleop.sim.robot import MujocoRobot, MujocoRobotConfig
@@ -215,6 +216,7 @@ def run_collect_episode(
     last_q = np.array(sent.q_rad)  # the ramp's last target: the default pose
 
     builder = ObservationBuilder(config.observation_spec)
+    velocity = BaseVelocityEstimator()  # the same filter a policy runs (observation.py)
     executor = ChunkExecutor(ExecutorConfig(control_dt_s=dt))
     driver_executor = ChunkExecutor(ExecutorConfig(control_dt_s=dt))
     n_ticks = round(config.seconds / dt)
@@ -248,7 +250,9 @@ def run_collect_episode(
             if driver is not None:
                 driver.reset(state)
         # The phase a policy could know now: the one that came with the previous label.
-        terms = builder.build(state, command, last_q, float(getattr(controller, "gait_phase", 0.0)))
+        terms = builder.build(state, command, last_q, float(getattr(controller, "gait_phase", 0.0)),
+                              velocity.update(state.q_rad, state.dq_radps, state.imu.gyro_b_radps,
+                                              state.imu.projected_gravity_b))  # fmt: skip
         executor.submit(controller.act(state, command), now_s)
         label = executor.targets_at(now_s)
         if label is None:

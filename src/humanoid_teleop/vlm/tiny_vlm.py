@@ -21,8 +21,12 @@ _CORPUS = (
 )
 
 
-def build_tiny_qwen2_vl(folder: str | Path, hidden: int = 32, seed: int = 0) -> Path:
-    """Write a random tiny Qwen2-VL checkpoint (config, safetensors, tokenizer) to ``folder``."""
+def build_tiny_qwen2_vl(
+    folder: str | Path, hidden: int = 32, seed: int = 0, words: tuple[str, ...] = ()
+) -> Path:
+    """Write a random tiny Qwen2-VL checkpoint (config, safetensors, tokenizer) to ``folder``.
+    ``words`` become whole (non-special) tokens, so a test can steer generation to exactly
+    one of them (e.g. "yes" / "no" for the manipulation success filter)."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import (
@@ -40,6 +44,7 @@ def build_tiny_qwen2_vl(folder: str | Path, hidden: int = 32, seed: int = 0) -> 
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )  # fmt: skip
     bpe.train_from_iterator(_CORPUS, trainer)
+    bpe.add_tokens(list(words))
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>"
     )
