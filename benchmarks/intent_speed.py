@@ -2,7 +2,9 @@
 
 - Embedded estimators at 320x240 on synthetic scenes (or ``--video``): a textured floor moving
   under the camera (egocentric) and a textured figure walking across a static textured room
-  (third person). ``update()`` returns the intent of the frame it was given, so the frame ->
+  (third person: the default track only, and with its body-yaw CNN when the checkpoint is
+  there).
+  ``update()`` returns the intent of the frame it was given, so the frame ->
   intent latency is the time of one ``update()`` call; fps = 1 / mean.
 - VLM backend with the tiny random Qwen2-VL (``vlm/tiny_vlm.py``, ~0.2 M parameters): one
   query (K frames -> text + latent) at two image sizes; ``update()`` (the stream's cost:
@@ -132,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     from humanoid_teleop.vlm.egocentric import EgocentricEstimator
     from humanoid_teleop.vlm.estimator import decode_video
-    from humanoid_teleop.vlm.third_person import ThirdPersonEstimator
+    from humanoid_teleop.vlm.third_person import ThirdPersonConfig, ThirdPersonEstimator
 
     for k, v in machine_rows():
         print(f"{k}: {v}")
@@ -147,7 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     print("| estimator | fps (1 thread) | frame -> intent median ms | p99 ms |")
     print("|---|---|---|---|")
     print(row("embedded egocentric (DIS ultrafast)", time_estimator(EgocentricEstimator(), ego)))
-    print(row("embedded third-person", time_estimator(ThirdPersonEstimator(), third)))
+    print(row("embedded third-person, track only", time_estimator(ThirdPersonEstimator(), third)))
+    with_cnn = ThirdPersonEstimator(ThirdPersonConfig(use_body_yaw=True))
+    if with_cnn.uses_body_yaw:
+        print(row("embedded third-person, body-yaw CNN", time_estimator(with_cnn, third)))
     if args.vlm_queries > 0:
         for line in bench_vlm(args.vlm_queries):
             print(line)

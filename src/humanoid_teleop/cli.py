@@ -318,6 +318,7 @@ def intent(
     estimator: Literal["embedded", "vlm"] = "embedded",
     vlm_path: Path | None = None,
     vlm_frames: int = 4,
+    subject: Literal["person", "g1"] = "person",
 ) -> int:
     """Estimate the motion intent timeline of a video.
 
@@ -333,6 +334,9 @@ def intent(
         estimator: embedded (optical flow / tracking, no weights) or vlm (a local checkpoint).
         vlm_path: The VLM checkpoint directory (Qwen2-VL, Qwen2.5-VL, SmolVLM; needed for vlm).
         vlm_frames: Frames per VLM query (sampled 0.25 s apart).
+        subject: person (a human, the default) or g1 (renders of the simulated G1: its
+            camera optics and the body-orientation CNN trained on twin renders, which
+            recognises walking backward, sidesteps and turns of the G1 but misreads people).
     """
     from humanoid_teleop.imitation import intent_row
     from humanoid_teleop.vlm.estimator import decode_video, video_fps
@@ -350,14 +354,10 @@ def intent(
         # Offline there is no live stream to keep up with: no rate limit.
         config = VlmConfig(view=view, frames=vlm_frames, rate_hz=60.0)
         est = VlmIntentEstimator.from_path(vlm_path, config)
-    elif view == "egocentric":
-        from humanoid_teleop.vlm.egocentric import EgocentricEstimator
-
-        est = EgocentricEstimator()
     else:
-        from humanoid_teleop.vlm.third_person import ThirdPersonEstimator
+        from humanoid_teleop.server.live import make_estimator
 
-        est = ThirdPersonEstimator()
+        est = make_estimator(view, subject)
     intents = []
     last_t_s = None
     try:

@@ -148,7 +148,7 @@ def test_clock_policy_observes_the_gait_clock_of_the_previous_tick():
 
     policy = tiny_policy(gait_clock=True)
     assert policy.config.observation_terms[-1] == "gait_phase"
-    c = PolicyController(policy, infer_every_ticks=4)
+    c = PolicyController(policy, infer_every_ticks=4, start_stand_s=0.0)
     c.reset(make_state())
     walk = VelocityCommand(0.3)
     c.act(make_state(0.0), walk)
@@ -203,3 +203,21 @@ def _walk_intent():
     from humanoid_teleop.policy.inference import intent_from_command
 
     return intent_from_command(VelocityCommand(0.2))
+
+
+def test_stands_for_the_first_start_stand_s_of_an_episode():
+    """The training episodes all begin standing; asked to walk at once, the policy first
+    stands for start_stand_s (the gait clock too), then follows the command."""
+    policy = tiny_policy(gait_clock=True)
+    c = PolicyController(policy, infer_every_ticks=1, start_stand_s=0.1)
+    walk = VelocityCommand(0.3)
+    for episode in range(2):  # reset restarts the stand
+        c.reset(make_state())
+        for k in range(5):  # 0.00 .. 0.08 s
+            c.act(make_state(k * DT), walk)
+            assert c.clock.phase is None and not c._history[-1][-2:].any()
+        for k in range(5, 8):
+            c.act(make_state(k * DT), walk)
+        assert c.clock.phase is not None
+    with pytest.raises(ValueError, match="start_stand_s"):
+        PolicyController(policy, start_stand_s=-1.0)

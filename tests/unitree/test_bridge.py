@@ -189,7 +189,9 @@ def test_sim_robot_holds_until_commanded_and_publishes_valid_states(domain_id):
     try:
         bridge.connect()
         s0 = bridge.read_state()
-        time.sleep(0.3)
+        deadline = time.monotonic() + 3.0  # 0.2 s at 500 Hz; a loaded machine may lag
+        while bridge.health.states_received <= 100 and time.monotonic() < deadline:
+            time.sleep(0.05)
         s1 = bridge.read_state()
         assert s1.tick > s0.tick  # publishing at 500 Hz while held on the "gantry"
         np.testing.assert_array_equal(s1.q_rad, s0.q_rad)  # physics frozen: no collapse
@@ -230,7 +232,8 @@ def test_shipped_policy_walks_the_dds_robot_for_10_s(sim_robot, domain_id):
                 turned += (yaw - yaw_prev + np.pi) % (2 * np.pi) - np.pi
                 yaw_prev = yaw
         assert safety.mode is Mode.ACTIVE, safety.last_fault
-        assert turned > 1.0, turned  # about 0.35 rad/s of the 0.4 commanded, in the twin
+        # It stands its first 1.5 s (START_STAND_S), then turns at about 0.27 of 0.4 rad/s.
+        assert turned > 1.0, turned
         assert pacer.stats.on_time_fraction > 0.9
     finally:
         controller.close()

@@ -119,8 +119,26 @@ def test_cli_roundtrip_mp4_and_errors(sim_clips, tmp_path, capsys):
     assert set(report["intents"][0]) == {
         "t_s", "skill", "vx_mps", "vy_mps", "yaw_rate_radps", "confidence"
     }  # fmt: skip
+    # The G1's own optics and the body-orientation CNN: a render of the G1 walking.
+    out_g1 = tmp_path / "intents_g1.json"
+    assert main(["intent", str(video), "--view", "third-person", "--subject", "g1",
+                 "--json", str(out_g1)]) == 0  # fmt: skip
+    assert json.loads(out_g1.read_text())["intents"]
     assert main(["intent", str(tmp_path / "nope.mp4")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_subject_picks_the_optics_and_the_orientation_model():
+    """Video of a person gets the defaults (the CNN misreads people); video of the G1 gets
+    its camera optics and the CNN trained on its renders."""
+    from humanoid_teleop.server.live import make_estimator
+
+    person, robot = make_estimator("third_person"), make_estimator("third_person", "g1")
+    assert not person.config.use_body_yaw
+    assert robot.config.use_body_yaw and robot.config.person_height_m == pytest.approx(1.32)
+    assert make_estimator("egocentric", "g1").config != make_estimator("egocentric").config
+    with pytest.raises(ValueError, match="subject"):
+        make_estimator("third_person", "dog")
 
 
 # -- synthetic scenes with known motion (no rendering: fast) ---------------------------------
@@ -184,7 +202,9 @@ def _path(seconds, fps, start, speed_mps, heading_rad, yaw_rate_radps=0.0, stop_
 def _tp_estimator():
     from humanoid_teleop.vlm.third_person import ThirdPersonConfig
 
-    return ThirdPersonEstimator(ThirdPersonConfig(person_height_m=1.7, hfov_deg=60.0))
+    # A textured box has no front: the track-only estimator (no body-yaw CNN) is the model.
+    config = ThirdPersonConfig(person_height_m=1.7, hfov_deg=60.0)
+    return ThirdPersonEstimator(config, body_yaw=None)
 
 
 @pytest.mark.parametrize(
@@ -203,6 +223,14 @@ def test_third_person_walks_forward_from_frame_zero(name, start, heading):
     vx = np.array([i.command.vx_mps for i in late])
     assert np.all(vx >= 0) and np.median(vx) > 0.3, name  # forward in their own body frame
     assert np.median(np.abs([i.command.yaw_rate_radps for i in late])) < 0.15, name
+
+
+def test_third_person_track_only_caps_confidence():
+    frames = _third_person_clip(_path(3.0, 15.0, (-1.0, 4.5), 0.6, 0.0))
+    est = _tp_estimator()
+    assert not est.uses_body_yaw
+    cap = ThirdPersonEstimator.FALLBACK_MAX_CONFIDENCE
+    assert all(i.confidence <= cap for i in _run(est, frames))
 
 
 def test_third_person_stand_then_stop():

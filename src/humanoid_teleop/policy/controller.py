@@ -30,8 +30,16 @@ from humanoid_teleop.odometry import BaseVelocityEstimator
 from humanoid_teleop.policy.inference import DiffusionPolicy, intent_from_command
 
 
+# Every recorded episode starts with at least 1.5 s of standing (validate's schedules), in
+# which the expert lowers the pelvis to its walking height. A policy asked to walk at the
+# first tick after the Safety ramp, from the ramp's posture, never saw that and stood still
+# (vx 0.2 from tick 0: 0.01 m in 14 s; after 1.5 s of standing: 2.1 m). So it stands first.
+START_STAND_S = 1.5
+
+
 class PolicyController:
-    """Controller protocol implementation; see the module docstring."""
+    """Controller protocol implementation; see the module docstring. For ``start_stand_s``
+    after ``reset`` it is given a zero command whatever it is asked (``START_STAND_S``)."""
 
     name = "policy"
 
@@ -41,6 +49,7 @@ class PolicyController:
         *,
         infer_every_ticks: int | None = None,
         intent_source: Callable[[VelocityCommand, float], Intent] | None = None,
+        start_stand_s: float = START_STAND_S,
     ):
         k = infer_every_ticks if infer_every_ticks is not None else policy.config.infer_every_ticks
         if not isinstance(k, int) or not 1 <= k <= policy.horizon:
@@ -57,6 +66,10 @@ class PolicyController:
         self._history: collections.deque = collections.deque(maxlen=policy.n_obs_steps)
         self._chunk: ActionChunk | None = None
         self.clock = GaitClock(GaitClockConfig(dt_s=policy.control_dt_s))
+        if start_stand_s < 0:
+            raise ValueError(f"start_stand_s: expected >= 0, got {start_stand_s}")
+        self.start_stand_s = start_stand_s
+        self._t0_s: float | None = None
         self.velocity = (BaseVelocityEstimator()
                          if "base_lin_vel_b_mps" in policy.config.observation_terms else None)  # fmt: skip
         self._ticks = 0
@@ -66,10 +79,19 @@ class PolicyController:
         self._history.clear()
         self._chunk = None
         self.clock.reset()
+        self._t0_s = None
         if self.velocity is not None:
             self.velocity.reset()
         self._ticks = 0
         self.policy.reset()
+
+    def command_now(self, state: RobotState, command: VelocityCommand) -> VelocityCommand:
+        """``command``, or standing during the first ``start_stand_s`` of an episode."""
+        if self._t0_s is None:
+            self._t0_s = state.timestamp_s
+        if state.timestamp_s - self._t0_s < self.start_stand_s:
+            return VelocityCommand()
+        return command
 
     def observe(self, state: RobotState, command: VelocityCommand) -> np.ndarray:
         """Append this state's observation to the history and advance the gait clock (once
@@ -88,6 +110,7 @@ class PolicyController:
         return self.policy.history_array(list(self._history))
 
     def act(self, state: RobotState, command: VelocityCommand) -> ActionChunk:
+        command = self.command_now(state, command)
         history = self.observe(state, command)
         due = self._ticks % self.infer_every_ticks == 0
         self._ticks += 1
@@ -105,8 +128,10 @@ class ThreadedPolicyController(PolicyController):
     name = "policy"
 
     def __init__(self, policy: DiffusionPolicy, *, infer_every_ticks: int | None = None,
-                 intent_source=None, latency_window: int = 1000):  # fmt: skip
-        super().__init__(policy, infer_every_ticks=infer_every_ticks, intent_source=intent_source)
+                 intent_source=None, start_stand_s: float = START_STAND_S,
+                 latency_window: int = 1000):  # fmt: skip
+        super().__init__(policy, infer_every_ticks=infer_every_ticks, intent_source=intent_source,
+                         start_stand_s=start_stand_s)  # fmt: skip
         self._cv = threading.Condition()
         self._job: tuple | None = None  # (history, intent, t0_s, epoch): the newest request
         self._result: ActionChunk | None = None
@@ -140,6 +165,7 @@ class ThreadedPolicyController(PolicyController):
         super().reset(state)
 
     def act(self, state: RobotState, command: VelocityCommand) -> ActionChunk:
+        command = self.command_now(state, command)
         history = self.observe(state, command)
         due = self._ticks % self.infer_every_ticks == 0
         self._ticks += 1

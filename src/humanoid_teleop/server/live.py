@@ -65,16 +65,23 @@ class LiveConfig:
             raise ValueError(f"rates out of range: {self.control_hz}, {self.telemetry_hz}")
 
 
-def make_estimator(view: str) -> IntentEstimator:
-    """The embedded estimator for a view (smoothing with hysteresis is built in)."""
+def make_estimator(view: str, subject: str = "person") -> IntentEstimator:
+    """The embedded estimator for a view (smoothing with hysteresis is built in).
+
+    ``subject``: ``person`` (a human operator: the defaults) or ``g1`` (video of the simulated
+    G1: its head camera's optics, its height, and the body-orientation CNN that was trained
+    on twin renders only and misreads real people)."""
+    if subject not in ("person", "g1"):
+        raise ValueError(f"subject: expected 'person' or 'g1', got {subject!r}")
+    g1_video = subject == "g1"
     if view == "egocentric":
-        from humanoid_teleop.vlm.egocentric import EgocentricEstimator
+        from humanoid_teleop.vlm.egocentric import EgocentricEstimator, g1_head_camera_config
 
-        return EgocentricEstimator()
+        return EgocentricEstimator(g1_head_camera_config() if g1_video else None)
     if view == "third_person":
-        from humanoid_teleop.vlm.third_person import ThirdPersonEstimator
+        from humanoid_teleop.vlm.third_person import ThirdPersonEstimator, g1_fixed_camera_config
 
-        return ThirdPersonEstimator()
+        return ThirdPersonEstimator(g1_fixed_camera_config() if g1_video else None)
     raise ValueError(f"view: expected 'egocentric' or 'third_person', got {view!r}")
 
 

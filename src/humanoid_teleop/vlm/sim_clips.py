@@ -51,6 +51,29 @@ class CameraPlacement:
         if not -80.0 <= self.elevation_deg <= 10.0:
             raise ValueError(f"elevation_deg: expected -80..10, got {self.elevation_deg}")
 
+    def position_m(self) -> np.ndarray:
+        """(3,) world: where the camera is."""
+        return np.asarray(self.lookat_m) - self.distance_m * self._forward()
+
+    def _forward(self) -> np.ndarray:
+        az, el = math.radians(self.azimuth_deg), math.radians(self.elevation_deg)
+        return np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
+
+    def project(
+        self, points_w: np.ndarray, width: int, height: int, fovy_deg: float = 45.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Pixels (N, 2) (x right, y down) and depths (N,) of world points (N, 3), for a
+        ``width`` x ``height`` render with MuJoCo's vertical field of view ``fovy_deg``."""
+        f = self._forward()
+        right = np.cross(f, [0.0, 0.0, 1.0])
+        right /= np.linalg.norm(right)
+        up = np.cross(right, f)
+        d = np.asarray(points_w, dtype=float) - self.position_m()
+        z = d @ f
+        f_px = (height / 2) / math.tan(math.radians(fovy_deg) / 2)
+        px = np.stack([(width / 2) + f_px * (d @ right) / z, (height / 2) - f_px * (d @ up) / z], 1)
+        return px, z
+
 
 def random_placement(rng: np.random.Generator) -> CameraPlacement:
     """A camera 3.5-6 m from the start area, from any side, 5-25 degrees above the horizon:
@@ -131,13 +154,12 @@ class SimClip:
         return Path(path)
 
 
-def render_clip(spec: SimClipSpec) -> SimClip:
-    """Run the expert through ``spec.segments`` in the capsule twin and film it."""
-    from humanoid_teleop.contracts import Mode
+def start_expert_twin():
+    """(robot, loop): the capsule twin (lockstep, connected, safety armed) driven by the
+    walking expert; call ``ramp_to_active`` before commanding it, ``robot.disconnect()`` after."""
     from humanoid_teleop.control.loop import ControlLoop
     from humanoid_teleop.control.safety import Safety
     from humanoid_teleop.controllers import make_controller
-    from humanoid_teleop.sim.render import FrameClock, RenderConfig, SimRenderer
     from humanoid_teleop.sim.robot import MujocoRobot, MujocoRobotConfig
 
     controller = make_controller("expert")
@@ -147,26 +169,41 @@ def render_clip(spec: SimClipSpec) -> SimClip:
     safety = Safety()
     loop = ControlLoop(robot, controller, safety)
     safety.arm(robot.now_s())
+    return robot, loop
+
+
+def ramp_to_active(robot, loop, settle_s: float) -> None:
+    """Ramp the twin to active (no filming), then stand still ``settle_s`` so it starts calm."""
+    from humanoid_teleop.contracts import Mode
+
+    dt = loop.controller.control_dt_s
+    for _ in range(int(30.0 / dt)):
+        if loop.tick(VelocityCommand()).mode is Mode.ACTIVE:
+            break
+    else:
+        raise RuntimeError("the twin never became active")
+    for _ in range(round(settle_s / dt)):
+        loop.tick(VelocityCommand())
+
+
+def render_clip(spec: SimClipSpec) -> SimClip:
+    """Run the expert through ``spec.segments`` in the capsule twin and film it."""
+    from humanoid_teleop.sim.render import FrameClock, RenderConfig, SimRenderer
+
+    robot, loop = start_expert_twin()
     renderers = {}
     for cam in spec.cameras:
         if cam == "fixed" and spec.placement is not None:
-            renderers[cam] = _PlacedRenderer(robot.model, spec.placement, spec.width, spec.height)
+            renderers[cam] = PlacedRenderer(robot.model, spec.placement, spec.width, spec.height)
         else:
             config = RenderConfig(width=spec.width, height=spec.height, camera=cam, fps=spec.fps)
             renderers[cam] = SimRenderer(robot.model, config)
     frames: dict[str, list[np.ndarray]] = {cam: [] for cam in spec.cameras}
     t, vx, vy, wz, walking = [], [], [], [], []
-    dt = controller.control_dt_s
+    dt = loop.controller.control_dt_s
     fell = False
     try:
-        # Ramp to active (no filming), then stand still a moment so the clip starts calm.
-        for _ in range(int(30.0 / dt)):
-            if loop.tick(VelocityCommand()).mode is Mode.ACTIVE:
-                break
-        else:
-            raise RuntimeError("the twin never became active")
-        for _ in range(round(spec.settle_s / dt)):
-            loop.tick(VelocityCommand())
+        ramp_to_active(robot, loop, spec.settle_s)
         t0 = robot.sim_time_s
         clock = FrameClock(spec.fps, start_s=t0)
         for seconds, command in spec.segments:
@@ -198,11 +235,12 @@ def render_clip(spec: SimClipSpec) -> SimClip:
     )  # fmt: skip
 
 
-class _PlacedRenderer:
+class PlacedRenderer:
     """A static free camera at a ``CameraPlacement``; ``render(data)`` like ``SimRenderer``.
 
-    ``SimRenderer``'s fixed camera is one pose by design; evaluation needs many. Create it after
-    a ``SimRenderer`` (which sets the model's offscreen size and checks the GL backend).
+    ``SimRenderer``'s fixed camera is one pose by design; evaluation and the body-yaw training
+    renders need many (``place`` moves it). It raises the model's offscreen size itself; call
+    ``sim.render.ensure_gl_backend()`` first (MuJoCo picks its GL backend once, at import).
     """
 
     def __init__(self, model, placement: CameraPlacement, width: int, height: int):
@@ -213,6 +251,10 @@ class _PlacedRenderer:
         self._renderer = mujoco.Renderer(model, height=height, width=width)
         self._camera = mujoco.MjvCamera()
         self._camera.type = mujoco.mjtCamera.mjCAMERA_FREE
+        self.place(placement)
+
+    def place(self, placement: CameraPlacement) -> None:
+        """Move the camera (renders of many placements share one GL context)."""
         self._camera.lookat[:] = placement.lookat_m
         self._camera.distance = placement.distance_m
         self._camera.azimuth = placement.azimuth_deg
