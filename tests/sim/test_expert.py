@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -80,6 +81,30 @@ def test_config_rejects_gains_outside_the_envelope():
         ExpertConfig(kp=(400.0,) * g1.NUM_JOINTS)
     with pytest.raises(ValueError):
         GaitConfig(min_width_m=0.3, stance_width_m=0.2)
+    with pytest.raises(ValueError, match="torque_budget"):
+        ExpertConfig(torque_budget=1.2)
+
+
+def test_feedforward_keeps_the_request_within_the_torque_budget():
+    """Feedforward + the PD torque at the measured state stays within the budget, so the
+    motors are never asked for more than they have (here: a state far from the plan)."""
+    robot = MujocoRobot()
+    robot.connect()
+    state = robot.read_state()
+    expert = WalkingExpert()
+    expert.reset(state)
+    chunk = expert.act(state, VelocityCommand(0.4, 0.0, 0.0))
+    bent = dataclasses.replace(state, q_rad=state.q_rad + 0.3, dq_radps=state.dq_radps - 2.0)
+    chunk = expert.act(bent, VelocityCommand(0.4, 0.0, 0.0))
+    request = (chunk.tau_ff_nm[0] + chunk.kp * (chunk.q_rad[0] - bent.q_rad)
+               + chunk.kd * (chunk.dq_radps[0] - bent.dq_radps))  # fmt: skip
+    budget = expert.config.torque_budget * g1.TORQUE_LIMIT_NM
+    pd = request - chunk.tau_ff_nm[0]
+    # Where the PD alone stays within the budget, the total does too; the feedforward never
+    # exceeds the budget on its own.
+    inside = np.abs(pd) <= budget
+    assert inside.any() and np.all(np.abs(request[inside]) <= budget[inside] + 1e-9)
+    assert np.all(np.abs(chunk.tau_ff_nm[0]) <= budget + 1e-9)
 
 
 def test_step_target_keeps_the_soles_apart_and_follows_the_command():

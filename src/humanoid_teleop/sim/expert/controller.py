@@ -16,7 +16,8 @@ Per 50 Hz tick:
 4. Whole body: leg IK for the plan at t + dt (the plan at t was solved last tick), so
    ``dq = (q(t+dt) - q(t)) / dt`` is what the 500 Hz motor law extrapolates along; inverse
    dynamics of the plan gives the feedforward torque, with the balance feedback (COP shift
-   proportional to the DCM error) added as a sole moment.
+   proportional to the DCM error) added as a sole moment, cut so that feedforward plus the
+   PD torque at the measured state stays within ``torque_budget`` of each motor's limit.
 5. Attitude: the measured pelvis roll/pitch is added to the stance hips' targets.
 
 Reads the twin's true base state through ``TrueBaseEstimator`` (see estimator.py).
@@ -147,6 +148,8 @@ class ExpertConfig:
             raise ValueError("control_dt_s and posture_ramp_s must be > 0")
         if not 0.0 <= self.resync_gain <= 1.0:
             raise ValueError(f"resync_gain: expected 0..1, got {self.resync_gain}")
+        if not 0.0 < self.torque_budget <= 1.0:
+            raise ValueError(f"torque_budget: expected 0 < b <= 1, got {self.torque_budget}")
 
 
 class WalkingExpert:
