@@ -19,7 +19,6 @@ from humanoid_teleop.unitree import crc, dds
 from humanoid_teleop.unitree.bridge import BridgeConfig, G1Bridge, LowStateLostError
 from humanoid_teleop.unitree.messages import LOWCMD_TOPIC, load
 from tests.control.robot_suite import RobotSuite, hold_command
-from tests.unitree.conftest import SimRobotProcess
 
 pytestmark = pytest.mark.sim
 
@@ -183,8 +182,8 @@ def test_estop_damping_is_on_the_wire_at_the_next_tick(sim_robot, domain_id):
     sim_robot.stop()
 
 
-def test_sim_robot_holds_until_commanded_and_publishes_valid_states(domain_id):
-    proc = SimRobotProcess(domain_id)
+def test_sim_robot_holds_until_commanded_and_publishes_valid_states(sim_robot, domain_id):
+    proc = sim_robot  # the fixture kills it if an assertion below fails first
     bridge = _bridge(domain_id)
     try:
         bridge.connect()
