@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from humanoid_teleop import g1
-from humanoid_teleop.contracts import CommandRanges, Mode, VelocityCommand
+from humanoid_teleop.contracts import CommandRanges, VelocityCommand
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, float], None]
@@ -163,12 +163,7 @@ def rollout(
     loop = ControlLoop(robot, controller, safety)
     ranges: CommandRanges = getattr(controller, "command_ranges", CommandRanges())
     dt = controller.control_dt_s
-    safety.arm(robot.now_s())
-    for _ in range(int(config.max_ramp_s / dt)):  # the ramp is not part of the timeline
-        loop.tick(VelocityCommand())
-        if safety.mode is not Mode.RAMP:
-            break
-    if safety.mode is not Mode.ACTIVE:
+    if not loop.ramp_up(config.max_ramp_s):  # the ramp is not part of the timeline
         raise ImitationError(f"the robot did not become active after the ramp: {safety.last_fault}")
     n = math.ceil(duration_s / dt) + 1
     ts, qpos, cmds = [], [], []

@@ -66,6 +66,15 @@ class ControlLoop:
         self._active_ticks = 0
         self._monitor_synced = False
 
+    def ramp_up(self, max_s: float) -> bool:
+        """Lockstep start: arm Safety and tick a zero command until its ramp ends (at most
+        ``max_s``); True if it reached ACTIVE. The ramp is not part of any episode's time."""
+        self.safety.arm(self.robot.now_s())
+        for _ in range(int(max_s / self.controller.control_dt_s)):
+            if self.tick(VelocityCommand()).mode is not Mode.RAMP:
+                break
+        return self.safety.mode is Mode.ACTIVE
+
     def tick(self, command: VelocityCommand) -> TickRecord:
         try:
             state: RobotState | None = self.robot.read_state()

@@ -197,13 +197,8 @@ def validate_arm_trajectory(
         preview = _Preview(robot, video) if video is not None else None
         safety = Safety()
         loop = ControlLoop(robot, controller, safety)
-        safety.arm(robot.now_s())
         dt = controller.control_dt_s
-        for _ in range(int(cfg.max_ramp_s / dt)):
-            loop.tick(VelocityCommand())
-            if safety.mode is not Mode.RAMP:
-                break
-        if safety.mode is not Mode.ACTIVE:
+        if not loop.ramp_up(cfg.max_ramp_s):
             raise RuntimeError(f"safety did not reach ACTIVE after the ramp: {safety.last_fault}")
         robot.motor_stats.reset()  # judge the motion, not the ramp
         n_ticks = int(np.ceil((controller.duration_s + cfg.settle_s) / dt))

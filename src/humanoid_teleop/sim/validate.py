@@ -28,7 +28,7 @@ from typing import Callable
 import numpy as np
 
 from humanoid_teleop import g1
-from humanoid_teleop.contracts import CommandRanges, Mode, VelocityCommand
+from humanoid_teleop.contracts import CommandRanges, VelocityCommand
 from humanoid_teleop.control.controller import Controller
 from humanoid_teleop.control.loop import ControlLoop
 from humanoid_teleop.control.safety import Safety
@@ -157,13 +157,8 @@ def run_episode(
     robot.connect()
     safety = Safety()
     loop = ControlLoop(robot, controller, safety)
-    safety.arm(robot.now_s())
     dt = controller.control_dt_s
-    for _ in range(int(config.max_ramp_s / dt)):
-        loop.tick(VelocityCommand())
-        if safety.mode is not Mode.RAMP:
-            break
-    if safety.mode is not Mode.ACTIVE:
+    if not loop.ramp_up(config.max_ramp_s):
         raise RuntimeError(f"safety did not reach ACTIVE after the ramp: {safety.last_fault}")
 
     pushes = push_times(rng, config.seconds, config.push) if config.pushes else []

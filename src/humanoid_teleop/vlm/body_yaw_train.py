@@ -120,7 +120,7 @@ def _episode(rng, size: int, views: int, sample_every_s: float, config: BodyYawC
     samples: list[tuple] = []
     dt = loop.controller.control_dt_s
     try:
-        ramp_to_active(robot, loop, float(rng.uniform(0.2, 1.0)))
+        ramp_to_active(loop, float(rng.uniform(0.2, 1.0)))
         kinds = list(KINDS)
         while len(samples) < size:
             kind = kinds[int(rng.integers(len(kinds)))]

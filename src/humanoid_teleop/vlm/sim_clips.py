@@ -166,22 +166,14 @@ def start_expert_twin():
     robot = MujocoRobot(MujocoRobotConfig(variant="capsule", control_dt_s=controller.control_dt_s))
     robot.reset("home")
     robot.connect()
-    safety = Safety()
-    loop = ControlLoop(robot, controller, safety)
-    safety.arm(robot.now_s())
-    return robot, loop
+    return robot, ControlLoop(robot, controller, Safety())
 
 
-def ramp_to_active(robot, loop, settle_s: float) -> None:
+def ramp_to_active(loop, settle_s: float) -> None:
     """Ramp the twin to active (no filming), then stand still ``settle_s`` so it starts calm."""
-    from humanoid_teleop.contracts import Mode
-
+    if not loop.ramp_up(30.0):
+        raise RuntimeError(f"the twin never became active: {loop.safety.last_fault}")
     dt = loop.controller.control_dt_s
-    for _ in range(int(30.0 / dt)):
-        if loop.tick(VelocityCommand()).mode is Mode.ACTIVE:
-            break
-    else:
-        raise RuntimeError("the twin never became active")
     for _ in range(round(settle_s / dt)):
         loop.tick(VelocityCommand())
 
@@ -203,7 +195,7 @@ def render_clip(spec: SimClipSpec) -> SimClip:
     dt = loop.controller.control_dt_s
     fell = False
     try:
-        ramp_to_active(robot, loop, spec.settle_s)
+        ramp_to_active(loop, spec.settle_s)
         t0 = robot.sim_time_s
         clock = FrameClock(spec.fps, start_s=t0)
         for seconds, command in spec.segments:
