@@ -323,3 +323,27 @@ def test_cli_bad_inputs(tmp_path, capsys):
     empty.mkdir()
     assert main(["intent", str(empty)]) == 2
     assert "no" in capsys.readouterr().err
+
+
+def test_egocentric_ignores_an_implausible_frame():
+    # A steady left turn; at frame 20 the near floor slips left and the far floor right by
+    # 14 px once (and stays so): the band fit reads that one frame as a fast sidestep traded
+    # against a turn (|vy| > 3 m/s). It must not move the evidence window's estimate; the
+    # plain mean turned vy from +0.09 to -0.26 m/s, a right sidestep.
+    tex = _texture(3, (240, 900))
+
+    def frame(i):
+        img = np.roll(tex, 3 * i, axis=1)
+        if i >= 20:
+            img = np.concatenate([np.roll(img[:180], 14, axis=1), np.roll(img[180:], -14, axis=1)])
+        return Frame(i / 15, np.ascontiguousarray(img[:, 200:520]), "egocentric", index=i)
+
+    est = EgocentricEstimator()
+    window = {}
+    for i in range(30):
+        if est.update(frame(i)) is not None:
+            window[i] = est.last_motion.copy()
+    before = window[19]
+    assert before[3] > 0.1  # turning left
+    for i in range(20, 30):
+        np.testing.assert_allclose(window[i][[0, 3]], before[[0, 3]], atol=0.05)

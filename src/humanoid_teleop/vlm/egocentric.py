@@ -17,6 +17,8 @@ a ground-plane model:
 - Gait: the vertical bob (mean vertical flow of the bands) is band-passed over the last
   ``gait_window_s``; the share of its power at 1.2-3.2 Hz (humans and the G1 twin step at
   ~1.5-2.5 Hz) is the gait score, which adds to the evidence of walking.
+- Evidence: the per-frame fits are averaged over ``evidence_window_s``, leaving out frames
+  whose lateral speed or yaw rate is implausibly large (the sidestep / turn ambiguity).
 - Output: ``IntentSmoother`` (low-pass, walk / stand hysteresis, clamping).
 
 Sign conventions (body frame of the wearer): forward motion -> vx > 0; moving left -> vy > 0;
@@ -70,6 +72,13 @@ class EgocentricConfig:
     fit_pitch: bool = False  # pitch is nearly collinear with forward motion on a floor
     lateral_ridge: float = 200.0  # px^2 per (m / frame)^2, see _ego_motion
     evidence_window_s: float = 0.6  # raw estimates are averaged over this before thresholding
+    # A frame whose fit exceeds either limit is left out of the average: when the bands
+    # cannot separate a sidestep from a turn the solve trades one for the other, and a single
+    # such frame (seen: vy +4.2 m/s with yaw -4.7 rad/s) outweighs a window of good ones.
+    # Forward speed has no such limit: the floor's expansion arrives in bursts, and
+    # dropping the large frames loses forward walking (tuned on the seed-7 renders).
+    max_frame_vy_mps: float = 1.0
+    max_frame_yaw_radps: float = 2.0
     smoother: SmootherConfig = field(default_factory=SmootherConfig)
 
     def __post_init__(self):
@@ -86,7 +95,8 @@ class EgocentricConfig:
         lo, hi = self.gait_band_hz
         if not 0 < lo < hi:
             raise ValueError(f"gait_band_hz: expected 0 < lo < hi, got {self.gait_band_hz}")
-        for name in ("moving_vx_mps", "moving_vy_mps", "moving_yaw_radps", "evidence_window_s"):
+        for name in ("moving_vx_mps", "moving_vy_mps", "moving_yaw_radps", "evidence_window_s",
+                     "max_frame_vy_mps", "max_frame_yaw_radps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: expected > 0, got {getattr(self, name)}")
 
@@ -270,8 +280,13 @@ class EgocentricEstimator:
 
     def _intent(self, t: float) -> Intent:
         c = self.config
-        recent = [m for (ts, m) in self._history if ts >= t - c.evidence_window_s]
-        recent = recent or [self._history[-1][1]]  # textureless frames: hold the last motion
+        plausible = [
+            (ts, m) for (ts, m) in self._history
+            if abs(m[0]) <= c.max_frame_vy_mps and abs(m[3]) <= c.max_frame_yaw_radps
+        ]  # fmt: skip
+        recent = [m for (ts, m) in plausible if ts >= t - c.evidence_window_s]
+        # Textureless or implausible frames: hold the last plausible motion (none: no motion).
+        recent = recent or [plausible[-1][1] if plausible else np.zeros(6)]
         mean = np.mean(recent, axis=0)
         # Body frame: forward = camera forward; left = -right; yaw left as fitted.
         vx, vy, yaw = float(mean[2]), float(-mean[0]), float(mean[3])
