@@ -246,6 +246,7 @@ def train(
     width: int = 256,
     depth: int = 3,
     inference_steps: int = 4,
+    init_noise_scale: float = 1.0,
     latent_dim: int = 0,
     action: Literal["q_pd", "q_eff", "q"] = "q_pd",
     infer_every_ticks: int = 2,
@@ -273,6 +274,8 @@ def train(
         width: Width of the denoiser's residual MLP.
         depth: Residual blocks.
         inference_steps: DDIM steps when sampling (stored in the checkpoint).
+        init_noise_scale: Sampling temperature, 0..1 (stored in the checkpoint): 0 makes each
+            chunk a deterministic function of the condition.
         latent_dim: Size of an optional intent latent (0: none).
         action: q_pd (one PD target per tick, sent with dq = 0, that gives the expert's
             torque), q_eff (q + tau_ff / kp, dq differentiated: the first checkpoints) or q.
@@ -299,7 +302,9 @@ def train(
         terms, horizon=horizon, n_obs_steps=obs_steps, width=width, depth=depth,
         latent_dim=latent_dim, action=action, infer_every_ticks=infer_every_ticks,
         gait_clock=gait_clock,
-        sampler=SamplerConfig(num_inference_steps=inference_steps),
+        sampler=SamplerConfig(
+            num_inference_steps=inference_steps, init_noise_scale=init_noise_scale
+        ),
     )  # fmt: skip
     config = TrainConfig(
         policy=policy, steps=steps, batch_size=batch_size, lr=lr, seed=seed,

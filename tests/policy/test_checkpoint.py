@@ -63,6 +63,21 @@ def test_step_count_can_be_overridden_at_load(tmp_path):
         load_policy(tmp_path, num_inference_steps=0)
 
 
+def test_zero_init_noise_gives_one_chunk_per_condition(tmp_path):
+    save_checkpoint(tmp_path, tiny_policy())
+    cold = load_policy(tmp_path, init_noise_scale=0.0, seed=3)
+    h = history(cold)
+    first = cold.predict_q(h, walk_intent())
+    np.testing.assert_array_equal(cold.predict_q(h, walk_intent()), first)  # stream moved on
+    other = load_policy(tmp_path, init_noise_scale=0.0, seed=4)
+    np.testing.assert_array_equal(other.predict_q(h, walk_intent()), first)
+    warm = load_policy(tmp_path, seed=4)  # the stored scale, 1
+    assert warm.config.sampler.init_noise_scale == 1.0
+    assert not np.allclose(warm.predict_q(h, walk_intent()), first)
+    with pytest.raises(CheckpointError, match="init_noise_scale"):
+        load_policy(tmp_path, init_noise_scale=1.5)
+
+
 def _edit_robot(path, **changes):
     robot = json.loads((path / "robot.json").read_text())
     robot.update(changes)

@@ -11,22 +11,29 @@ import pytest
 from humanoid_teleop import g1
 from humanoid_teleop.contracts import Mode, RobotCommand, VelocityCommand
 from humanoid_teleop.control.controller import Controller
-from humanoid_teleop.sim.expert import ExpertConfig, WalkingExpert
+from humanoid_teleop.sim.expert import ExpertConfig, WalkingExpert, push_response_config
 from humanoid_teleop.sim.expert.footsteps import LEFT, RIGHT, GaitConfig, step_target
 from humanoid_teleop.sim.robot import MujocoRobot
 
 
-def _episode(schedule: list[tuple[float, VelocityCommand]], seconds: float):
+def _episode(
+    schedule: list[tuple[float, VelocityCommand]],
+    seconds: float,
+    expert: WalkingExpert | None = None,
+    push: tuple[float, np.ndarray] | None = None,
+):
     """Drive the twin with the expert; returns (robot, expert, fell_at_s or None, base
-    velocity history (T, 2) world x/y)."""
+    velocity history (T, 2) world x/y). ``push``: (time s, impulse N s, world) over 0.1 s."""
     robot = MujocoRobot()
     robot.connect()
     state = robot.read_state()
-    expert = WalkingExpert()
+    expert = expert or WalkingExpert()
     expert.reset(state)
     vel = []
     for k in range(round(seconds / expert.control_dt_s)):
         t = k * expert.control_dt_s
+        if push is not None and abs(t - push[0]) < expert.control_dt_s / 2:
+            robot.push(np.asarray(push[1]) / 0.1, 0.1)
         command = [c for t0, c in schedule if t0 <= t + 1e-9][-1]
         chunk = expert.act(state, command)
         robot.send(
@@ -74,6 +81,17 @@ def test_declares_its_envelope_and_ramps_the_command():
     # One tick: the internal command moves by at most accel * dt, and never leaves the envelope.
     ax = expert.config.command_accel[0]
     assert expert._command.vx_mps == pytest.approx(ax * expert.control_dt_s)
+
+
+def test_controller_specs_name_the_push_response():
+    from humanoid_teleop.controllers import UnknownControllerError, make_controller
+
+    plain, pushy = make_controller("expert"), make_controller("expert:push")
+    assert plain.config == ExpertConfig() and plain.config.capture_trigger_m == 0.0
+    assert pushy.config == push_response_config() and pushy.name == "expert:push"
+    assert pushy.config.attitude_gain > 0 and pushy.config.step_gain > 0
+    with pytest.raises(UnknownControllerError, match="expert:push"):
+        make_controller("expert:fast")
 
 
 def test_config_rejects_gains_outside_the_envelope():
@@ -164,3 +182,18 @@ def test_sidesteps_left_and_right():
     # 4 s left then 2 s right at 0.15 m/s: about 0.3 m net to the left.
     assert 0.15 < y < 0.45 and abs(x) < 0.2
     assert not expert.stepping
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("side", [1.0, -1.0])
+def test_push_response_rides_out_a_sideways_push(side):
+    # 15 N s at the pelvis (0.45 m/s for the 33 kg robot) to the left / right while standing:
+    # the DCM leaves the soles, so only a step saves it. Without the disturbance response
+    # (the default) the same push topples the robot.
+    push = (2.5, np.array([0.0, 15.0 * side, 0.0]))
+    stand = [(0.0, VelocityCommand())]
+    responsive = WalkingExpert(push_response_config())
+    _, expert, fell, _ = _episode(stand, 5.0, expert=responsive, push=push)
+    assert fell is None and expert._cycle_index > 0  # it stepped
+    _, _, fell, _ = _episode(stand, 5.0, push=push)  # the default expert: no response
+    assert fell is not None

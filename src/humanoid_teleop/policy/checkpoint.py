@@ -167,11 +167,13 @@ def load_checkpoint(
     observation_spec: ObservationSpec | None = None,
     seed: int = 0,
     num_inference_steps: int | None = None,
+    init_noise_scale: float | None = None,
 ) -> DiffusionPolicy:
     """Load a checkpoint folder for a robot with these facts (default: the G1 at 50 Hz).
 
     ``num_inference_steps`` overrides the stored DDIM step count (training covers every
-    timestep, so any count works; fewer is faster and coarser).
+    timestep, so any count works; fewer is faster and coarser); ``init_noise_scale`` the
+    stored sampling temperature (``SamplerConfig``).
     """
     root = Path(path)
     if not root.is_dir():
@@ -190,9 +192,15 @@ def load_checkpoint(
         robot = RobotMeta.from_dict(read_json(root / ROBOT_FILE))
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{root}: invalid config or robot metadata: {exc}") from exc
-    if num_inference_steps is not None:
+    overrides = {
+        name: value
+        for name, value in (("num_inference_steps", num_inference_steps),
+                            ("init_noise_scale", init_noise_scale))
+        if value is not None
+    }  # fmt: skip
+    if overrides:
         try:
-            sampler = dataclasses.replace(config.sampler, num_inference_steps=num_inference_steps)
+            sampler = dataclasses.replace(config.sampler, **overrides)
         except ValueError as exc:
             raise CheckpointError(f"{root}: {exc}") from exc
         config = dataclasses.replace(config, sampler=sampler)

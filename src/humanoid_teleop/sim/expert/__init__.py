@@ -1,5 +1,9 @@
 """The walking expert: ZMP-preview walking with footstep adjustment for the G1 twin."""
 
-from humanoid_teleop.sim.expert.controller import ExpertConfig, WalkingExpert
+from humanoid_teleop.sim.expert.controller import (
+    ExpertConfig,
+    WalkingExpert,
+    push_response_config,
+)
 
-__all__ = ["ExpertConfig", "WalkingExpert"]
+__all__ = ["ExpertConfig", "WalkingExpert", "push_response_config"]

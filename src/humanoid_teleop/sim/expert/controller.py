@@ -9,16 +9,18 @@ Per 50 Hz tick:
 2. Gait timeline: a cycle is double support (ZMP shifts onto the stance sole) then single
    support (the other foot swings). At lift-off the plan is re-anchored rigidly (x, y, yaw)
    so its stance sole is where the measured one is; a zero command brings the feet side by
-   side and stops; a non-zero one starts stepping. The swing target follows the command until
-   ``target_freeze`` of the swing and can be moved by the DCM error predicted at touchdown
-   (capture-point step adjustment, ``step_gain``; off: it made things worse).
+   side and stops; a non-zero one starts stepping. The swing target follows the command
+   until ``target_freeze`` of the swing; once the DCM error leaves a dead band it is also
+   moved by the DCM error predicted at touchdown (capture-point step adjustment,
+   ``step_gain``). Standing, a DCM error past ``capture_trigger_m`` starts a capture step.
 3. CoM: ZMP preview control over the footstep plan's ZMP reference.
 4. Whole body: leg IK for the plan at t + dt (the plan at t was solved last tick), so
    ``dq = (q(t+dt) - q(t)) / dt`` is what the 500 Hz motor law extrapolates along; inverse
    dynamics of the plan gives the feedforward torque, with the balance feedback (COP shift
    proportional to the DCM error) added as a sole moment, cut so that feedforward plus the
    PD torque at the measured state stays within ``torque_budget`` of each motor's limit.
-5. Attitude: the measured pelvis roll/pitch is added to the stance hips' targets.
+5. Attitude: the measured pelvis roll/pitch is added to the stance hips' targets while
+   stepping (``attitude_gain``) and taken off the swing hips' (``swing_level_gain``).
 
 Reads the twin's true base state through ``TrueBaseEstimator`` (see estimator.py).
 """
@@ -81,23 +83,32 @@ class ExpertConfig:
     cop_limit_forward_m: float = 0.05
     cop_limit_side_m: float = 0.02
     cop_limit_side_double_m: float = 0.06
+    # Disturbance response, off by default: attitude feedback while stepping, step
+    # adjustment beyond a dead band, and capture steps from standing (capture_trigger_m).
+    # Together (``push_response_config``) they survive most single 15 N s pushes (18 of 24
+    # against 1 of 24) but fall more in ordinary walking (validate seed 0: 5 falls in 100
+    # against 2): an adjusted step leaves the plan behind and the next steps over-correct.
+    # Numbers: docs/figures.md, Walking expert.
     attitude_gain: float = 0.0  # rad of stance hip target per rad of pelvis tilt
     swing_level_gain: float = 1.0  # rad of swing hip target against a rad of pelvis tilt
     step_gain: float = 0.0  # swing target shift per metre of predicted DCM error at touchdown
     step_limit_m: float = 0.12
+    # DCM error (m) below which a step is not adjusted: while walking the plan's DCM differs
+    # from the measured one by 3-7 cm anyway (more at 0.4 m/s), and adjusting every step for
+    # that ruins tracking (validate, 100 x 20 s: vel_rms 0.049 -> 0.13 m/s with no band);
+    # with a 7 cm band, 12 s straight at 0.4 m/s fell, with 10 cm it walks (0.32 m/s).
+    step_deadband_m: float = 0.10
     joint_accel_limit_radps2: float = 100.0  # clip of the plan's joint accelerations
     # Share of each motor's torque limit that feedforward + PD may ask for at the tick (the
     # rest is headroom for the PD term growing within the tick); see _torque_budget.
     torque_budget: float = 0.9
     resync_gain: float = 0.0  # share of the CoM plan error removed at each lift-off
-    # Push recovery while standing (off by default): when the measured DCM leaves the plan's
-    # by more than this (m), the plan restarts from the measured CoM state and a step starts
-    # at once, with the foot on the side the DCM runs to, its target moved by the DCM error
-    # predicted at touchdown times ``capture_step_gain``. Measured at 0.05: standing 15 N s
-    # pushes in 8 directions, 0/8 survived without it, 4/8 with it (the sideways ones); but
-    # validate (100 x 20 s, seed 0, no pushes) went from 4 to 5 falls and the upright torque
-    # ratio from 1.15 to 1.55 (it also fires after some stops). While walking the plan's DCM
-    # differs from the measured one by 3-7 cm anyway, so a trigger there fired on every step.
+    # Push recovery while standing: when the measured DCM leaves the plan's by more than
+    # this (m), the plan restarts from the measured CoM state and a step starts at once, with
+    # the foot on the side the DCM runs to, its target moved by the DCM error predicted at
+    # touchdown times ``capture_step_gain``. 0: off. With attitude feedback, not below 10 cm:
+    # after walking the stand sways sideways by up to 8 cm, and a lower trigger kept stepping
+    # in place after stops.
     capture_trigger_m: float = 0.0
     capture_shift_s: float = 0.2  # weight shift before the recovery step
     capture_step_gain: float = 1.0
@@ -152,6 +163,17 @@ class ExpertConfig:
             raise ValueError(f"torque_budget: expected 0 < b <= 1, got {self.torque_budget}")
 
 
+def push_response_config(**overrides) -> ExpertConfig:
+    """The expert with its disturbance response on (``expert:push`` on the command line):
+    attitude feedback while stepping, step adjustment beyond a 10 cm DCM error (up to 25 cm)
+    and capture steps from standing beyond 10 cm. It survives more pushes and falls more in
+    ordinary walking; see ExpertConfig."""
+    values = {"attitude_gain": 1.0, "step_gain": 1.0, "step_limit_m": 0.25,
+              "capture_trigger_m": 0.10}  # fmt: skip
+    values.update(overrides)
+    return ExpertConfig(**values)
+
+
 class WalkingExpert:
     """Controller protocol implementation; see the module docstring."""
 
@@ -201,6 +223,7 @@ class WalkingExpert:
         self._feet = meas.soles.copy()  # (2, 3) planned soles on the ground
         self._stepping = False
         self._capture_cycle = False
+        self._adjusting = False
         self._phase = 0.0
         self._cycle_index = 0
         self._zmp_from = meas.com_m[:2].copy()
@@ -269,9 +292,11 @@ class WalkingExpert:
         q_cmd = q_now.copy()
         for side, share in ((LEFT, load_left), (1 - LEFT, 1.0 - load_left)):
             leg = 0 if side == LEFT else 6
-            # A loaded leg turns the pelvis back upright; an unloaded one rotates against the
-            # pelvis tilt so its sole stays level in the world for touchdown.
-            gain = c.attitude_gain if share > 1e-3 else -c.swing_level_gain
+            # A loaded leg turns the pelvis back upright (only while stepping: standing on both
+            # feet it fed the sway after a stop); an unloaded one rotates against the pelvis
+            # tilt so its sole stays level in the world for touchdown.
+            stance_gain = c.attitude_gain if self._stepping else 0.0
+            gain = stance_gain if share > 1e-3 else -c.swing_level_gain
             q_cmd[leg + 0] += gain * meas.pelvis_pitch_rad
             q_cmd[leg + 1] += gain * meas.pelvis_roll_rad
         self._plan_now = plan_next
@@ -307,6 +332,7 @@ class WalkingExpert:
         self._begin_cycle(t, 1 - swing_side, self.config.capture_shift_s,
                           self.preview.zmp_xy_m(), self._command)  # fmt: skip
         self._capture_cycle = True
+        self._adjusting = True  # a capture step follows the DCM error whatever its size
 
     def _resync(self, meas: Measurement, gain: float) -> None:
         self.preview.state[0] += gain * (meas.com_m[:2] - self.preview.state[0])
@@ -369,6 +395,7 @@ class WalkingExpert:
         self._zmp_from = np.array(zmp_from, dtype=float)
         self._lifted = False
         self._capture_cycle = False
+        self._adjusting = False
         self._cycle_index += 1
         self._target = step_target(self._feet[stance], stance, command, self.config.gait)
 
@@ -399,7 +426,10 @@ class WalkingExpert:
         s = self._stance
         nominal = step_target(self._feet[s], s, command, gait)
         gain = c.capture_step_gain if self._capture_cycle else c.step_gain
-        shift = gain * dcm_err * np.exp(self._omega * (land - t))
+        # Once the error leaves the dead band the step follows all of it until touchdown
+        # (subtracting the band instead under-stepped every push by band x e^(w T)).
+        self._adjusting |= bool(np.linalg.norm(dcm_err) > c.step_deadband_m)
+        shift = gain * dcm_err * np.exp(self._omega * (land - t)) * float(self._adjusting)
         norm = np.linalg.norm(shift)
         if norm > c.step_limit_m:
             shift *= c.step_limit_m / norm
