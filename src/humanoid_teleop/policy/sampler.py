@@ -36,8 +36,8 @@ class SamplerConfig:
     clip_sample: float = 5.0  # clamp predicted x0 (normalized units); 0 disables
     # Scale of the initial noise (a sampling temperature). 1 samples the learned action
     # distribution; 0 starts every chunk from the same point, so the chunk becomes a
-    # deterministic function of the condition (mode seeking: no chunk-to-chunk jitter
-    # while standing). Policy A, validate 100 x 20 s: see docs/figures.md.
+    # deterministic function of the condition (mode seeking: consecutive chunks no longer
+    # differ by sampling noise). Policy A, validate 100 x 20 s: see docs/figures.md.
     init_noise_scale: float = 1.0
 
     def __post_init__(self):
