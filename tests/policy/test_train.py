@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from humanoid_teleop.policy import load_policy
 from humanoid_teleop.policy.inference import policy_config
 from humanoid_teleop.policy.sampler import SamplerConfig
 from humanoid_teleop.policy.train import (
+    MixedExpertWarning,
     TrainConfig,
     TrainError,
     labels_to_actions,
@@ -112,6 +114,26 @@ def test_several_datasets_train_together(stand_dataset):
     # Windows never straddle the two datasets: the second copy starts fresh.
     n = one.windows
     assert two.obs_index[n].tolist() == [n, n]
+
+
+def test_datasets_from_differently_configured_experts_are_flagged(stand_dataset, tmp_path):
+    import shutil
+
+    def copy_with(name, **expert_config):
+        out = tmp_path / name
+        shutil.copytree(stand_dataset, out)
+        meta = json.loads((out / "meta.json").read_text())
+        meta["expert"]["config"] = {"gait": {"stance_width_m": 0.237}, **expert_config}
+        (out / "meta.json").write_text(json.dumps(meta))
+        return out
+
+    low, high = copy_with("low", pelvis_height_m=0.70), copy_with("high", pelvis_height_m=0.74)
+    older = copy_with("older")  # written before the setting existed: not compared
+    with pytest.warns(MixedExpertWarning, match=r"pelvis_height_m: 0.7 \(low\), 0.74 \(high\)"):
+        load_train_data([low, high], tiny_train_config())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_train_data([low, older, low], tiny_train_config())
 
 
 @pytest.mark.parametrize("weight", [0.0, 1.0])
