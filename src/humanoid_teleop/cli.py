@@ -164,6 +164,8 @@ def collect(
     push_probability: float = 0.3,
     driver: str = "",
     driver_weight: float = 1.0,
+    expert_like: Path | None = None,
+    segment_s: tuple[float, float] = (3.0, 6.0),
 ) -> int:
     """Record expert demonstrations in the twin (resumable: re-run to continue or extend).
 
@@ -179,10 +181,16 @@ def collect(
         driver: DAgger: a policy that drives the robot (policy or policy:CKPT) while the
             expert labels the states it visits.
         driver_weight: Share of the driver's targets in what is executed (1: the policy alone).
+        expert_like: Label with the expert configured exactly as recorded in this dataset
+            (every setting must be recorded): a DAgger round must be labelled like the data
+            it will be trained with.
+        segment_s: Range of the command segments' lengths (s); shorter segments give more
+            command changes (stops, reversals) per episode.
     """
     _prepare_gl()
-    from humanoid_teleop.sim.collect import CollectConfig
+    from humanoid_teleop.sim.collect import CollectConfig, expert_like as labeller_of
     from humanoid_teleop.sim.collect import collect as run_collect
+    from humanoid_teleop.sim.validate import ScheduleConfig
 
     config = CollectConfig(
         episodes=episodes,
@@ -192,8 +200,10 @@ def collect(
         push_probability=push_probability,
         driver=driver,
         driver_weight=driver_weight,
+        schedule=ScheduleConfig(segment_s=segment_s),
     )
-    summary = run_collect(config, out)
+    make_controller = labeller_of(expert_like) if expert_like is not None else None
+    summary = run_collect(config, out, make_controller=make_controller)
     print(json.dumps(summary.as_dict(), indent=2))
     return 0
 

@@ -260,3 +260,42 @@ def test_collect_with_the_walking_expert(tmp_path):
     assert np.all((ep["gait_phase"] >= 0) & (ep["gait_phase"] < 1))
     assert np.any(ep["action/tau_ff_nm"] != 0) and np.any(ep["action/dq_radps"] != 0)
     assert DatasetReader(tmp_path).meta["expert"]["config"]["control_dt_s"] == g1.CONTROL_DT_S
+
+
+def test_a_round_is_labelled_like_the_data_it_joins(tmp_path):
+    """``expert_like`` rebuilds the labelling expert from a dataset's header, so a DAgger
+    round gets the labels of the data it will be trained with (not today's defaults)."""
+    from humanoid_teleop.sim.collect import expert_like
+    from humanoid_teleop.sim.expert import ExpertConfig, WalkingExpert
+
+    older = ExpertConfig(pelvis_height_m=0.74, torque_budget=1.0)
+    cfg = CollectConfig(episodes=1, seconds=0.2, seed=3, push_probability=0.0)
+    collect(cfg, tmp_path / "data", progress=False, make_controller=lambda: WalkingExpert(older))
+    make = expert_like(tmp_path / "data")
+    assert make().config == older != ExpertConfig()
+    collect(cfg, tmp_path / "round", progress=False, make_controller=make)
+    recorded = [DatasetReader(tmp_path / d).meta["expert"]["config"] for d in ("data", "round")]
+    assert recorded[0] == recorded[1] and recorded[0]["pelvis_height_m"] == 0.74
+
+    # A header from before some settings existed cannot say how that expert behaved.
+    _edit_meta(tmp_path / "data", lambda m: m["expert"]["config"].pop("torque_budget"))
+    with pytest.raises(DatasetError, match=r"missing settings \['torque_budget'\]"):
+        expert_like(tmp_path / "data")
+    _edit_meta(tmp_path / "data", lambda m: m["expert"].update(name="stand"))
+    with pytest.raises(DatasetError, match="not labelled by the walking expert"):
+        expert_like(tmp_path / "data")
+
+
+def test_schedule_segments_are_configurable_and_checked():
+    from humanoid_teleop.contracts import WALK_COMMAND_RANGES
+    from humanoid_teleop.sim.validate import ScheduleConfig, command_schedule
+
+    def count(cfg):
+        return len(command_schedule(np.random.default_rng(0), 60.0, WALK_COMMAND_RANGES, cfg))
+
+    assert count(ScheduleConfig(segment_s=(1.5, 3.0))) > 1.5 * count(ScheduleConfig())
+    for bad in ((0.0, 1.0), (3.0, 2.0), (1.0, float("inf"))):
+        with pytest.raises(ValueError, match="segment_s"):
+            ScheduleConfig(segment_s=bad)
+    with pytest.raises(ValueError, match="stand_probability"):
+        ScheduleConfig(stand_probability=1.5)

@@ -54,7 +54,13 @@ from humanoid_teleop.control.executor import ChunkExecutor, ExecutorConfig
 from humanoid_teleop.control.safety import Safety
 from humanoid_teleop.odometry import BaseVelocityEstimator
 from humanoid_teleop.policy.observation import ObservationBuilder, ObservationSpec
-from humanoid_teleop.sim.dataset import DatasetHeader, DatasetWriter, jsonable
+from humanoid_teleop.sim.dataset import (
+    DatasetError,
+    DatasetHeader,
+    DatasetReader,
+    DatasetWriter,
+    jsonable,
+)
 from humanoid_teleop.sim.robot import MujocoRobot, MujocoRobotConfig
 from humanoid_teleop.sim.validate import (
     PushConfig,
@@ -154,6 +160,24 @@ def _default_controller() -> Controller:
     from humanoid_teleop.sim.expert import WalkingExpert
 
     return WalkingExpert()
+
+
+def expert_like(dataset_dir: str | Path) -> Callable[[], Controller]:
+    """A factory of the expert configured exactly as the one that labelled ``dataset_dir``
+    (its header's ``expert.config``). A DAgger round must be labelled like the data it joins:
+    a round labelled by the expert after a posture change, added to data labelled before
+    it, gave a policy that fell in 99 of 100 episodes (docs/figures.md). Raises
+    ``DatasetError`` if the dataset does not record every setting of today's expert."""
+    from humanoid_teleop.sim.expert import ExpertConfig, WalkingExpert
+
+    recorded = DatasetReader(dataset_dir).header.expert or {}
+    if recorded.get("name") != "expert" or not isinstance(recorded.get("config"), dict):
+        raise DatasetError(f"{dataset_dir}: not labelled by the walking expert ({recorded.get('name')!r})")
+    try:
+        config = ExpertConfig.from_dict(recorded["config"])
+    except (TypeError, ValueError) as e:
+        raise DatasetError(f"{dataset_dir}: cannot rebuild its expert: {e}") from e
+    return lambda: WalkingExpert(config)
 
 
 def _describe(controller: Controller) -> dict:

@@ -51,6 +51,14 @@ class ScheduleConfig:
     stand_probability: float = 0.2
     axis_probability: float = 0.7
 
+    def __post_init__(self):
+        lo, hi = self.segment_s
+        if not (math.isfinite(lo) and math.isfinite(hi) and 0.0 < lo <= hi):
+            raise ValueError(f"segment_s: expected 0 < low <= high seconds, got {self.segment_s}")
+        for name in ("stand_probability", "axis_probability"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name}: expected 0..1, got {getattr(self, name)}")
+
 
 @dataclass(frozen=True)
 class Thresholds:

@@ -27,6 +27,7 @@ Reads the twin's true base state through ``TrueBaseEstimator`` (see estimator.py
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -161,6 +162,23 @@ class ExpertConfig:
             raise ValueError(f"resync_gain: expected 0..1, got {self.resync_gain}")
         if not 0.0 < self.torque_budget <= 1.0:
             raise ValueError(f"torque_budget: expected 0 < b <= 1, got {self.torque_budget}")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ExpertConfig:
+        """The config recorded as JSON (a dataset header's ``expert.config``). Every setting
+        must be there: a recording from before a setting existed ran code whose behaviour
+        is not today's default, so a missing or unknown setting is an error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        missing, unknown = sorted(names - set(values)), sorted(set(values) - names)
+        if missing or unknown:
+            raise ValueError(f"expert config: missing settings {missing}, unknown {unknown}")
+        v = dict(values)
+        v["gait"] = GaitConfig(**v["gait"])
+        v["wholebody"] = WholeBodyConfig(**v["wholebody"])
+        v["command_ranges"] = CommandRanges(**{k: tuple(r) for k, r in v["command_ranges"].items()})
+        for name in ("kp", "kd", "upper_pose_rad", "command_accel"):
+            v[name] = tuple(float(x) for x in v[name])
+        return cls(**v)
 
 
 def push_response_config(**overrides) -> ExpertConfig:
