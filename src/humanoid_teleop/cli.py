@@ -188,8 +188,9 @@ def collect(
             command changes (stops, reversals) per episode.
     """
     _prepare_gl()
-    from humanoid_teleop.sim.collect import CollectConfig, expert_like as labeller_of
+    from humanoid_teleop.sim.collect import CollectConfig
     from humanoid_teleop.sim.collect import collect as run_collect
+    from humanoid_teleop.sim.collect import expert_like as labeller_of
     from humanoid_teleop.sim.validate import ScheduleConfig
 
     config = CollectConfig(
