@@ -172,7 +172,9 @@ def expert_like(dataset_dir: str | Path) -> Callable[[], Controller]:
 
     recorded = DatasetReader(dataset_dir).header.expert or {}
     if recorded.get("name") != "expert" or not isinstance(recorded.get("config"), dict):
-        raise DatasetError(f"{dataset_dir}: not labelled by the walking expert ({recorded.get('name')!r})")
+        raise DatasetError(
+            f"{dataset_dir}: not labelled by the walking expert ({recorded.get('name')!r})"
+        )
     try:
         config = ExpertConfig.from_dict(recorded["config"])
     except (TypeError, ValueError) as e:

@@ -175,7 +175,7 @@ class ExpertConfig:
         v = dict(values)
         v["gait"] = GaitConfig(**v["gait"])
         v["wholebody"] = WholeBodyConfig(**v["wholebody"])
-        v["command_ranges"] = CommandRanges(**{k: tuple(r) for k, r in v["command_ranges"].items()})
+        v["command_ranges"] = CommandRanges(**v["command_ranges"])  # it makes the pairs tuples
         for name in ("kp", "kd", "upper_pose_rad", "command_accel"):
             v[name] = tuple(float(x) for x in v[name])
         return cls(**v)
