@@ -1,7 +1,8 @@
 """Controllers by name, as the command line and the server spell them.
 
-``stand`` (model-free balance in place), ``expert`` (the walking expert in the twin),
-``expert:push`` (the expert with its disturbance response on), ``policy`` (the shipped
+``stand`` (model-free balance in place), ``expert`` (the walking expert in the twin, with
+its disturbance response), ``expert:calm`` (without it; ``expert:push``, the name from when
+the response was opt-in, is the default expert), ``policy`` (the shipped
 diffusion policy) and ``policy:PATH`` (a checkpoint folder).
 Heavy modules are imported only when asked for.
 """
@@ -31,13 +32,13 @@ def make_controller(spec: str) -> Controller:
             from humanoid_teleop.sim.expert import WalkingExpert
         except ImportError as exc:
             raise UnknownControllerError(f"the walking expert is not available: {exc}") from exc
-        if _arg not in ("", "push"):
+        if _arg not in ("", "push", "calm"):
             raise UnknownControllerError(f"unknown expert variant {spec!r}; expected expert or "
-                                         f"expert:push")  # fmt: skip
-        if _arg == "push":  # the disturbance response on (sim/expert/controller.py)
-            from humanoid_teleop.sim.expert import push_response_config
+                                         f"expert:calm")  # fmt: skip
+        if _arg == "calm":  # the disturbance response off (sim/expert/controller.py)
+            from humanoid_teleop.sim.expert import calm_config
 
-            expert = WalkingExpert(push_response_config())
+            expert = WalkingExpert(calm_config())
             expert.name = spec
             return expert
         return WalkingExpert()

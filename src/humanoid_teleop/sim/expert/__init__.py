@@ -3,7 +3,7 @@
 from humanoid_teleop.sim.expert.controller import (
     ExpertConfig,
     WalkingExpert,
-    push_response_config,
+    calm_config,
 )
 
-__all__ = ["ExpertConfig", "WalkingExpert", "push_response_config"]
+__all__ = ["ExpertConfig", "WalkingExpert", "calm_config"]
