@@ -71,6 +71,8 @@ window.__teleop = {
       meshes_loaded: model ? model.meshCount : 0,
       meshes_expected: model ? model.meshesExpected : 0,
       meshes_failed: model ? model.meshesFailed : 0,
+      detail: model ? model.detail : null,
+      shapes: model ? model.shapeCount : 0,
       bodies: model ? model.bodyCount : 0,
       joints: model ? model.jointNodes.size : 0,
       frames_rendered: view ? view.framesRendered : 0,
@@ -506,8 +508,10 @@ async function init() {
       status.textContent = `meshes ${m.meshCount}/${m.meshesExpected}`;
     });
     const m = view.model;
-    status.textContent = `G1: ${m.bodyCount} bodies, ${m.jointNodes.size} joints, `
-      + `${m.meshCount} meshes${m.meshesFailed ? `, ${m.meshesFailed} failed` : ''}`;
+    const drawn = m.detail === 'shapes'
+      ? `${m.shapeCount} collision capsules (no GPU: meshes off)`
+      : `${m.meshCount} meshes${m.meshesFailed ? `, ${m.meshesFailed} failed` : ''}`;
+    status.textContent = `G1: ${m.bodyCount} bodies, ${m.jointNodes.size} joints, ${drawn}`;
     const t = state.lastTelemetry;
     if (t && t.base) view.setPose(t.base.pos_m, t.base.quat_wxyz, state.jointNames, t.q_rad);
   } catch (err) {

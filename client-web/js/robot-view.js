@@ -1,5 +1,6 @@
 // The 3D view of the G1: builds the kinematic tree from /models/g1/g1.json, loads the STL
-// meshes, and poses the tree from telemetry (base pose + joint angles).
+// meshes (or, without a GPU, draws the collision capsules), and poses the tree from
+// telemetry (base pose + joint angles).
 //
 // MuJoCo is z-up; three.js defaults to y-up. Rather than rotating the whole scene we keep
 // MuJoCo's frame everywhere (positions and quaternions copy over unchanged) and tell the
@@ -52,6 +53,26 @@ function bodyVisuals(b) {
   })).filter((v) => v.file);
 }
 
+/** A collision shape of g1.json as a mesh: capsules from their two end points. */
+function shapeMesh(shape, material) {
+  if (shape.type === 'sphere') {
+    const mesh = new THREE.Mesh(new THREE.SphereGeometry(shape.radius, 12, 8), material);
+    mesh.position.copy(vec3(shape.pos));
+    return mesh;
+  }
+  if (shape.type !== 'capsule') return null;
+  const from = vec3(shape.from);
+  const axis = vec3(shape.to).sub(from);
+  const length = axis.length();
+  // THREE.CapsuleGeometry lies along +y, centred on the origin.
+  const mesh = new THREE.Mesh(new THREE.CapsuleGeometry(shape.radius, length, 4, 10), material);
+  mesh.position.copy(from).addScaledVector(axis, 0.5);
+  if (length > 0) {
+    mesh.quaternion.setFromUnitVectors(new THREE.Vector3(0, 1, 0), axis.normalize());
+  }
+  return mesh;
+}
+
 function isWorld(name) {
   return name === undefined || name === null || name === '' || name === 'world' || name === -1;
 }
@@ -71,11 +92,17 @@ export class G1Model {
     this.meshCount = 0;
     this.meshesExpected = 0;
     this.meshesFailed = 0;
+    this.shapeCount = 0;
+    this.detail = 'meshes'; // or 'shapes': the collision capsules
     this.bodyCount = 0;
   }
 
-  /** Build the tree from g1.json and start loading the meshes; resolves when all are done. */
-  async load(onProgress = () => {}) {
+  /**
+   * Build the tree from g1.json and start loading the meshes; resolves when all are done.
+   * With `shapes`, draw the collision capsules instead (a few thousand triangles against
+   * the meshes' 390k: what a page without a GPU can afford).
+   */
+  async load(onProgress = () => {}, { shapes = false } = {}) {
     const response = await fetch(MODEL_URL);
     if (!response.ok) throw new Error(`${MODEL_URL}: HTTP ${response.status}`);
     const desc = await response.json();
@@ -94,6 +121,7 @@ export class G1Model {
       color: 0x2b2f36, metalness: 0.2, roughness: 0.7,
     });
     const pendingMeshes = [];
+    this.detail = shapes ? 'shapes' : 'meshes';
 
     bodies.forEach((b, i) => {
       const name = names[i];
@@ -133,6 +161,16 @@ export class G1Model {
         nodes.get(parent).add(bodyNode);
       }
       this.bodyCount += 1;
+      if (shapes) {
+        for (const shape of b.shapes ?? []) {
+          const mesh = shapeMesh(shape, material);
+          if (!mesh) continue;
+          mesh.name = `${name}:${shape.type}`;
+          attach.add(mesh);
+          this.shapeCount += 1;
+        }
+        return;
+      }
       for (const visual of bodyVisuals(b)) {
         pendingMeshes.push({ visual, attach, bodyName: name });
       }
@@ -295,9 +333,10 @@ export class RobotView {
     this.enabled = true;
     this._gl = this.renderer.getContext();
     this._fence = null;
-    // A software rasteriser (SwiftShader: no GPU, e.g. a headless browser or a VM) draws the
-    // 390k-triangle G1 on the same CPU cores as everything else on the machine, possibly
-    // the server's 50 Hz control loop: cap it at a few frames per second there.
+    // A software rasteriser (SwiftShader: no GPU, e.g. a headless browser or a VM) draws on
+    // the same CPU cores as everything else on the machine, possibly the server's 50 Hz
+    // control loop: cap it at a few frames per second there, and draw the collision
+    // capsules instead of the meshes (see loadRobot).
     this.rendererName = rendererName(this.renderer);
     this.softwareGl = /swiftshader|llvmpipe|software/i.test(this.rendererName);
     this.minFrameMs = this.softwareGl ? 1000 / 5 : 1000 / 30;
@@ -314,10 +353,13 @@ export class RobotView {
     const model = new G1Model();
     this.model = model;
     this.scene.add(model.root);
+    // Measured in headless Chromium on SwiftShader (2 cores): each frame of the meshes held
+    // the page's main thread for 0.4-0.8 s, whatever the resolution, so the keyboard
+    // override's 10 Hz repeat went out every 2-3 s and the e-stop button waited as long.
     await model.load((m) => {
       this.requestRender();
       onProgress?.(m);
-    });
+    }, { shapes: this.softwareGl });
     this.requestRender();
     return model;
   }

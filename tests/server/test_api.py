@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from humanoid_teleop import g1
 from humanoid_teleop.server.app import create_app
+from humanoid_teleop.sim.model import build_model
 from tests.server.conftest import auth
 
 
@@ -76,6 +78,19 @@ def test_g1_description_matches_the_twin(settings_for):
         assert len(mesh["pos"]) == 3 and len(mesh["quat_wxyz"]) == 4
         stl = client.get(f"/models/g1/{mesh['file']}")
         assert stl.status_code == 200 and len(stl.content) > 1000
+        # The collision shapes (what a page without a GPU draws) are the twin's own.
+        shapes = [s for b in desc["bodies"] for s in b["shapes"]]
+        twin = build_model()
+        colliding = [i for i in range(twin.ngeom) if twin.geom_bodyid[i] > 0  # not the floor
+                     and (twin.geom_contype[i] or twin.geom_conaffinity[i])]
+        assert len(shapes) == len(colliding) == 33
+        shin = bodies["left_knee_link"]["shapes"][0]
+        assert shin["type"] == "capsule" and shin["radius"] == pytest.approx(0.045)
+        length = np.linalg.norm(np.subtract(shin["to"], shin["from"]))
+        twin_shin = next(
+            i for i in colliding if twin.body(twin.geom_bodyid[i]).name == "left_knee_link"
+        )
+        assert length == pytest.approx(2 * twin.geom_size[twin_shin][1], abs=1e-6)
 
 
 @pytest.mark.parametrize("body", ['{"vx": NaN}', '{"vx": 0.1, "bogus": 1}', '{"vx": "fast"}'])

@@ -10,7 +10,13 @@ Shape::
     {"floating_base": "pelvis", "joint_names": [29, motor order], "mesh_url": "/models/g1/",
      "bodies": [{"name", "parent", "pos": [3], "quat_wxyz": [4],
                  "joint": {"name", "axis": [3]} | null,
-                 "meshes": [{"file", "pos": [3], "quat_wxyz": [4], "rgba": [4]}]}]}
+                 "meshes": [{"file", "pos": [3], "quat_wxyz": [4], "rgba": [4]}],
+                 "shapes": [{"type": "capsule", "from": [3], "to": [3], "radius"}
+                            | {"type": "sphere", "pos": [3], "radius"}]}]}
+
+``shapes`` are the collision capsules and spheres the physics uses: a browser without a GPU
+draws them instead of the meshes (390k triangles cost a software rasteriser about half a
+second of the page's main thread per frame).
 
 Bodies come parents first; positions and quaternions are in the parent (body) frame.
 """
@@ -24,6 +30,23 @@ from humanoid_teleop import g1
 
 def _list(values) -> list[float]:
     return [round(float(v), 6) for v in np.asarray(values).ravel()]
+
+
+def _collision_shapes(body, mujoco) -> list[dict]:
+    shapes = []
+    for g in body.geoms:
+        if g.type == mujoco.mjtGeom.mjGEOM_SPHERE:
+            shapes.append({"type": "sphere", "pos": _list(g.pos), "radius": float(g.size[0])})
+        elif g.type == mujoco.mjtGeom.mjGEOM_CAPSULE:
+            if np.isnan(g.fromto[0]):  # given as pos + quat + half-length along local z
+                half = np.zeros(3)
+                mujoco.mju_rotVecQuat(half, np.array([0.0, 0.0, g.size[1]]), np.asarray(g.quat))
+                ends = np.asarray(g.pos) - half, np.asarray(g.pos) + half
+            else:
+                ends = np.asarray(g.fromto[:3]), np.asarray(g.fromto[3:])
+            shapes.append({"type": "capsule", "from": _list(ends[0]), "to": _list(ends[1]),
+                           "radius": float(g.size[0])})  # fmt: skip
+    return shapes
 
 
 def g1_description() -> dict:
@@ -52,7 +75,7 @@ def g1_description() -> dict:
         bodies.append({
             "name": body.name, "parent": body.parent.name if body.parent else None,
             "pos": _list(body.pos), "quat_wxyz": _list(body.quat), "joint": joint,
-            "meshes": meshes,
+            "meshes": meshes, "shapes": _collision_shapes(body, mujoco),
         })  # fmt: skip
     joints_in_model = [b["joint"]["name"] for b in bodies if b["joint"]]
     if tuple(joints_in_model) != g1.JOINT_NAMES:
