@@ -264,6 +264,8 @@ def train(
     gait_clock: bool = True,
     odometry: bool = True,
     fall_trim_s: float = 1.0,
+    transition_weight: float = 1.0,
+    transition_window_s: float = 2.5,
     max_minutes: float = 0.0,
     checkpoint_every: int = 1000,
     threads: int = 1,
@@ -297,6 +299,9 @@ def train(
             encoders + IMU, low-passed; derived for datasets recorded without it). On 30
             validation episodes it took the falls from 9 to 3 (with q_pd actions).
         fall_trim_s: Seconds dropped before the end of episodes that fell.
+        transition_weight: Draw windows within transition_window_s after a command change
+            this many times as often as the rest (1: uniform).
+        transition_window_s: Seconds after a command change that transition_weight covers.
         max_minutes: Stop (and save) after this much wall time; 0: no limit.
         checkpoint_every: Steps between checkpoint + training-state saves.
         threads: torch threads (0: torch's default). 1 by default: at this model size a
@@ -319,8 +324,9 @@ def train(
     )  # fmt: skip
     config = TrainConfig(
         policy=policy, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-        fall_trim_s=fall_trim_s, max_minutes=max_minutes, checkpoint_every=checkpoint_every,
-        threads=threads,
+        fall_trim_s=fall_trim_s, transition_weight=transition_weight,
+        transition_window_s=transition_window_s, max_minutes=max_minutes,
+        checkpoint_every=checkpoint_every, threads=threads,
     )  # fmt: skip
     summary = run_train(config, data, out)
     print(json.dumps(summary.as_dict(), indent=2))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 
@@ -19,6 +20,7 @@ from humanoid_teleop.policy.train import (
     MixedExpertWarning,
     TrainConfig,
     TrainError,
+    after_command_change,
     labels_to_actions,
     load_train_data,
     train,
@@ -60,6 +62,34 @@ def test_windows_follow_the_episodes(stand_dataset):
     np.testing.assert_allclose(data.actions[:5].numpy(), norm, atol=1e-5)
     assert data.robot.joint_names == g1.JOINT_NAMES
     np.testing.assert_allclose(data.robot.kp, ep["kp"])
+
+
+def test_ticks_after_a_command_change_are_marked():
+    commands = np.zeros((10, 3))
+    commands[3:] = (0.2, 0.0, 0.0)  # walk from tick 3
+    commands[8:] = 0.0  # stop at tick 8
+    marked = after_command_change(commands, window_ticks=2)
+    assert np.flatnonzero(marked).tolist() == [3, 4, 8, 9]
+    assert not after_command_change(np.ones((5, 3)), 10).any()  # no change: the first command
+
+
+def test_windows_after_command_changes_are_drawn_more_often(stand_dataset):
+    from humanoid_teleop.sim.dataset import DatasetReader
+
+    uniform = load_train_data(stand_dataset, tiny_train_config())
+    assert uniform.weight is None
+    weighted = load_train_data(stand_dataset, tiny_train_config(transition_weight=4.0))
+    window = round(2.5 / g1.CONTROL_DT_S)  # transition_window_s's default
+    expected = np.concatenate([np.where(after_command_change(ep["command"], window), 4.0, 1.0)
+                               for ep in DatasetReader(stand_dataset)])  # fmt: skip
+    np.testing.assert_array_equal(weighted.weight.numpy(), expected)
+    # Drawing follows the weights: a quarter of the windows weighted 4 are 4/7 of a batch.
+    after = torch.arange(uniform.windows) % 4 == 0
+    data = dataclasses.replace(uniform, weight=torch.where(after, 4.0, 1.0).double())
+    share = float(after[data.draw(20_000, torch.Generator().manual_seed(0))].double().mean())
+    assert share == pytest.approx(4.0 / 7.0, abs=0.02)
+    with pytest.raises(ValueError, match="transition_weight"):
+        tiny_train_config(transition_weight=0.5)
 
 
 def test_smoke_training_reduces_the_loss_and_writes_a_checkpoint(stand_dataset, tmp_path):

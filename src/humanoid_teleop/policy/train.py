@@ -5,6 +5,9 @@ including tick k (the first one repeated before the episode start) -> the expert
 for ticks k .. k+H-1 (the last one repeated past the episode end), plus the command at tick
 k and the skill it implies (``stand`` when zero, else ``walk``). Episodes that fell lose
 their last ``fall_trim_s`` seconds: those labels are the expert failing, not a recovery.
+Windows are drawn uniformly, or, with ``transition_weight`` > 1, that many times more often
+when their tick lies within ``transition_window_s`` after a command change: steady walking
+fills most of the data, while the policy's falls start in the weight shifts after a change.
 
 The output folder is a checkpoint (checkpoint.py) from the first save on, holding the EMA
 weights, plus ``training/``: ``state.safetensors`` (weights, EMA, AdamW moments, RNG
@@ -70,6 +73,10 @@ class TrainConfig:
     grad_clip: float = 1.0
     seed: int = 0
     fall_trim_s: float = 1.0
+    # Windows anchored within transition_window_s after a command change are drawn
+    # transition_weight times as often as the others (1: uniform).
+    transition_weight: float = 1.0
+    transition_window_s: float = 2.5
     # Run settings: may change between a run and its resumption.
     checkpoint_every: int = 1000
     log_every: int = 50
@@ -89,6 +96,9 @@ class TrainConfig:
             raise ValueError("fall_trim_s, max_minutes and threads must be >= 0")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed: expected an int >= 0, got {self.seed!r}")
+        if not (self.transition_weight >= 1.0 and self.transition_window_s >= 0.0):
+            raise ValueError(f"need transition_weight >= 1 and transition_window_s >= 0, got "
+                             f"{self.transition_weight}, {self.transition_window_s}")  # fmt: skip
 
     def identity(self) -> dict:
         """What a resumed run must share with the run it continues."""
@@ -115,6 +125,7 @@ class TrainData:
     tick: torch.Tensor  # (W,) the tick each window is anchored at
     obs_index: torch.Tensor  # (W, n_obs) rows of obs
     action_index: torch.Tensor  # (W, H) rows of actions
+    weight: torch.Tensor | None  # (W,) relative sampling weight of each window; None: uniform
     normalizer: Normalizer
     robot: RobotMeta
     fingerprint: str
@@ -124,6 +135,12 @@ class TrainData:
     @property
     def windows(self) -> int:
         return int(self.tick.shape[0])
+
+    def draw(self, batch_size: int, gen: torch.Generator) -> torch.Tensor:
+        """Window indices of one batch."""
+        if self.weight is None:
+            return torch.randint(self.windows, (batch_size,), generator=gen)
+        return torch.multinomial(self.weight, batch_size, replacement=True, generator=gen)
 
     def batch(self, idx: torch.Tensor):
         t = self.tick[idx]
@@ -152,6 +169,16 @@ def clock_observations(commands: np.ndarray) -> np.ndarray:
 DERIVABLE_TERMS = ("base_lin_vel_b_mps",)
 _SENSOR_TERMS = ("joint_pos_rel_rad", "joint_vel_radps", "base_ang_vel_b_radps",
                  "projected_gravity_b")  # fmt: skip
+
+
+def after_command_change(commands: np.ndarray, window_ticks: int) -> np.ndarray:
+    """(T,) bool: ticks within ``window_ticks`` after a change of the (T, 3) command (the
+    episode's first command, after the reset, does not count as a change)."""
+    changed = np.flatnonzero(np.any(np.diff(commands, axis=0) != 0.0, axis=1)) + 1
+    since = np.full(len(commands), np.iinfo(np.int64).max)
+    for tick in changed:
+        since[tick:] = np.minimum(since[tick:], np.arange(len(commands) - tick))
+    return since < window_ticks
 
 
 def observation_matrix(episode, spec: ObservationSpec, default_pose: np.ndarray) -> np.ndarray:
@@ -236,7 +263,7 @@ def load_train_data(
         warnings.warn(f"the datasets were labelled by differently configured experts "
                       f"({'; '.join(mixed)}): the policy learns contradicting targets for "
                       f"similar states", MixedExpertWarning, stacklevel=2)  # fmt: skip
-    obs_l, act_l, cmd_l, obs_idx, act_idx, ticks = [], [], [], [], [], []
+    obs_l, act_l, cmd_l, obs_idx, act_idx, ticks, weights = [], [], [], [], [], [], []
     gains = None
     offset = used = dropped = 0
     for data_dir, reader in zip(dirs, readers):
@@ -278,6 +305,9 @@ def load_train_data(
                                             length - 1))  # fmt: skip
             act_idx.append(offset + np.clip(k[:, None] + np.arange(horizon)[None], 0, length - 1))
             ticks.append(offset + k)
+            window = round(config.transition_window_s / reader.control_dt_s)
+            weights.append(np.where(after_command_change(ep["command"][:length], window),
+                                    config.transition_weight, 1.0))  # fmt: skip
             offset += length
             used += 1
     if used == 0:
@@ -305,6 +335,8 @@ def load_train_data(
         tick=torch.as_tensor(np.concatenate(ticks), dtype=torch.long),
         obs_index=torch.as_tensor(np.concatenate(obs_idx), dtype=torch.long),
         action_index=torch.as_tensor(np.concatenate(act_idx), dtype=torch.long),
+        weight=(torch.as_tensor(np.concatenate(weights), dtype=torch.float64)
+                if config.transition_weight != 1.0 else None),  # fmt: skip
         normalizer=normalizer, robot=robot, fingerprint=dataset_fingerprint(*readers),
         episodes_used=used, ticks_dropped=dropped,
     )  # fmt: skip
@@ -478,7 +510,7 @@ def train(
             lr = _lr(config, step)
             for g in opt.param_groups:
                 g["lr"] = lr
-            idx = torch.randint(data.windows, (config.batch_size,), generator=gen)
+            idx = data.draw(config.batch_size, gen)
             obs, act, cmd, skill = data.batch(idx)
             noise = torch.randn(act.shape, generator=gen)
             t = torch.randint(n_train, (config.batch_size,), generator=gen)
