@@ -198,15 +198,8 @@ def _prepare_estop(page, server, try_arm: bool) -> None:
 
     Arming is best effort here (a loaded machine may keep the twin from reaching active):
     what these tests measure is the e-stop display, from whichever mode the robot is in.
-
-    On a software rasteriser (headless Chromium: SwiftShader) the 3D view is paused with the
-    page's own switch: drawing the 390k-triangle G1 on the CPU takes the cores that the
-    browser's network path and the server need, and measured 400-700 ms of e-stop delay on
-    a loaded 2-core machine, which a client with a GPU does not pay. The 3D view itself is
-    tested above.
+    The 3D view stays on: on this software rasteriser it draws the collision capsules.
     """
-    if page.evaluate("window.__teleop.robotPose().software_gl") and page.is_checked("#render-3d"):
-        page.uncheck("#render-3d")
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     if try_arm:
