@@ -275,6 +275,7 @@ def load_train_data(
         if missing:
             raise TrainError(f"{data_dir}: the dataset has no observation terms {missing}")
         trim = round(config.fall_trim_s / reader.control_dt_s)
+        window = round(config.transition_window_s / reader.control_dt_s)
         default = np.array(reader.header.default_pose_rad)
         for ep in reader:
             length = ep.length - (trim if ep.info.fell else 0)
@@ -305,9 +306,9 @@ def load_train_data(
                                             length - 1))  # fmt: skip
             act_idx.append(offset + np.clip(k[:, None] + np.arange(horizon)[None], 0, length - 1))
             ticks.append(offset + k)
-            window = round(config.transition_window_s / reader.control_dt_s)
-            weights.append(np.where(after_command_change(ep["command"][:length], window),
-                                    config.transition_weight, 1.0))  # fmt: skip
+            if config.transition_weight != 1.0:
+                weights.append(np.where(after_command_change(ep["command"][:length], window),
+                                        config.transition_weight, 1.0))  # fmt: skip
             offset += length
             used += 1
     if used == 0:
@@ -335,8 +336,7 @@ def load_train_data(
         tick=torch.as_tensor(np.concatenate(ticks), dtype=torch.long),
         obs_index=torch.as_tensor(np.concatenate(obs_idx), dtype=torch.long),
         action_index=torch.as_tensor(np.concatenate(act_idx), dtype=torch.long),
-        weight=(torch.as_tensor(np.concatenate(weights), dtype=torch.float64)
-                if config.transition_weight != 1.0 else None),  # fmt: skip
+        weight=torch.as_tensor(np.concatenate(weights), dtype=torch.float64) if weights else None,
         normalizer=normalizer, robot=robot, fingerprint=dataset_fingerprint(*readers),
         episodes_used=used, ticks_dropped=dropped,
     )  # fmt: skip
