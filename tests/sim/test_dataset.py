@@ -277,6 +277,12 @@ def test_a_round_is_labelled_like_the_data_it_joins(tmp_path):
     recorded = [DatasetReader(tmp_path / d).meta["expert"]["config"] for d in ("data", "round")]
     assert recorded[0] == recorded[1] and recorded[0]["pelvis_height_m"] == 0.74
 
+    # Settings added later with a known earlier behaviour: a header without the hurried
+    # swing times was labelled by an expert whose every swing took the nominal time.
+    _edit_meta(tmp_path / "data", lambda m: [m["expert"]["config"].pop(k) for k in
+                                             ("capture_single_support_s", "recovery_single_support_s")])  # fmt: skip
+    legacy = expert_like(tmp_path / "data")().config
+    assert legacy.capture_single_support_s == legacy.recovery_single_support_s == 0.35
     # A header from before some settings existed cannot say how that expert behaved.
     _edit_meta(tmp_path / "data", lambda m: m["expert"]["config"].pop("torque_budget"))
     with pytest.raises(DatasetError, match=r"missing settings \['torque_budget'\]"):

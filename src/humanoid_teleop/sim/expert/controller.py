@@ -13,7 +13,9 @@ Per 50 Hz tick:
    until ``target_freeze`` of the swing; once the DCM error leaves a dead band it is also
    moved by the DCM error predicted at touchdown (capture-point step adjustment,
    ``step_gain``). Standing, a DCM error past ``capture_trigger_m`` starts a capture step,
-   aimed at where the measured DCM will be at touchdown (``capture_aim_dcm``).
+   aimed at where the measured DCM will be at touchdown (``capture_aim_dcm``). Capture steps
+   and cycles that begin with the DCM error past the dead band swing faster than walking
+   steps (``capture_single_support_s``, ``recovery_single_support_s``).
 3. CoM: ZMP preview control over the footstep plan's ZMP reference.
 4. Whole body: leg IK for the plan at t + dt (the plan at t was solved last tick), so
    ``dq = (q(t+dt) - q(t)) / dt`` is what the 500 Hz motor law extrapolates along; inverse
@@ -122,6 +124,17 @@ class ExpertConfig:
     # the measured state, and landed short of the pushed CoM.
     capture_aim_dcm: bool = True
     capture_cop_edge_m: tuple[float, float, float] = (0.08, 0.06, 0.02)
+    # Hurried steps. While a step swings the DCM runs away by e^(omega T): a capture step
+    # swings in ``capture_single_support_s``, and a cycle that begins (at a touchdown) with the
+    # DCM error beyond ``step_deadband_m`` swings in ``recovery_single_support_s`` (the
+    # nominal ``gait.single_support_s`` otherwise). Single-push probe
+    # (benchmarks/push_recovery.py, 128 pushes, docs/figures.md): capture steps at 0.35 s
+    # -> 22 of 32 standing pushes survived, 0.28 -> 30, 0.22 -> 32, 0.20 -> 29; recovery
+    # cycles at 0.28 s: 50 -> 57 of 96 walking pushes, at 0.22: 34 (too fast to walk).
+    # Shortening a swing already in the air (when the adjustment starts) fell more: 52 of
+    # 128 against 74.
+    capture_single_support_s: float = 0.22
+    recovery_single_support_s: float = 0.28
     # Waist yaw (rad) per metre that the left sole leads the right along the plan's heading:
     # the torso turns against the legs like a person's trunk, so its yaw momentum offsets the
     # swing leg's. With the torso held, a fast recovery step spun the robot on its stance toe
@@ -175,6 +188,8 @@ class ExpertConfig:
             raise ValueError("control_dt_s and posture_ramp_s must be > 0")
         if not 0.0 <= self.resync_gain <= 1.0:
             raise ValueError(f"resync_gain: expected 0..1, got {self.resync_gain}")
+        if min(self.capture_single_support_s, self.recovery_single_support_s) <= 0.0:
+            raise ValueError("capture_single_support_s and recovery_single_support_s must be > 0")
         if not 0.0 < self.torque_budget <= 1.0:
             raise ValueError(f"torque_budget: expected 0 < b <= 1, got {self.torque_budget}")
 
@@ -204,16 +219,20 @@ SETTINGS_ADDED_LATER = {
     "capture_aim_dcm": False,
     "capture_cop_edge_m": (0.08, 0.06, 0.02),  # unused while capture_aim_dcm is off
     "torso_counter_yaw_radpm": 0.0,
+    "capture_single_support_s": 0.35,  # every swing took the nominal 0.35 s
+    "recovery_single_support_s": 0.35,
 }
 
 
 def calm_config(**overrides) -> ExpertConfig:
     """The expert without its disturbance response (``expert:calm`` on the command line; the
     default before the response was): no attitude feedback, no step adjustment, no capture
-    steps, the torso held. Pushes of 15 N s topple it."""
+    steps, no hurried steps, the torso held. Pushes of 15 N s topple it."""
     values = {"attitude_gain": 0.0, "step_gain": 0.0, "step_limit_m": 0.12,
               "capture_trigger_m": 0.0, "capture_aim_dcm": False,
-              "torso_counter_yaw_radpm": 0.0}  # fmt: skip
+              "torso_counter_yaw_radpm": 0.0,
+              "capture_single_support_s": GaitConfig().single_support_s,
+              "recovery_single_support_s": GaitConfig().single_support_s}  # fmt: skip
     values.update(overrides)
     return ExpertConfig(**values)
 
@@ -268,6 +287,7 @@ class WalkingExpert:
         self._stepping = False
         self._capture_cycle = False
         self._adjusting = False
+        self._ss_s = c.gait.single_support_s
         self._phase = 0.0
         self._cycle_index = 0
         self._zmp_from = meas.com_m[:2].copy()
@@ -294,11 +314,11 @@ class WalkingExpert:
         self._command = command
         self._update_gait(t, command, meas)
 
-        dcm_err = meas.com_m[:2] + meas.com_vel_mps[:2] / self._omega - self.preview.dcm_xy_m()
+        dcm_err = self._dcm_error(meas)
         if (c.capture_trigger_m > 0.0 and not self._stepping
                 and np.linalg.norm(dcm_err) > c.capture_trigger_m):
             self._react_to_disturbance(t, meas, dcm_err)
-            dcm_err = meas.com_m[:2] + meas.com_vel_mps[:2] / self._omega - self.preview.dcm_xy_m()
+            dcm_err = self._dcm_error(meas)
         x_now = self.preview.state.copy()
         if self._stepping and self._in_single_support(t):
             self._update_swing_target(t, command, dcm_err, meas)
@@ -377,6 +397,11 @@ class WalkingExpert:
                           self.preview.zmp_xy_m(), self._command)  # fmt: skip
         self._capture_cycle = True
         self._adjusting = True  # a capture step follows the DCM error whatever its size
+        self._ss_s = self.config.capture_single_support_s
+
+    def _dcm_error(self, meas: Measurement) -> np.ndarray:
+        """Measured DCM minus the plan's (world x, y)."""
+        return meas.com_m[:2] + meas.com_vel_mps[:2] / self._omega - self.preview.dcm_xy_m()
 
     def _resync(self, meas: Measurement, gain: float) -> None:
         self.preview.state[0] += gain * (meas.com_m[:2] - self.preview.state[0])
@@ -390,7 +415,7 @@ class WalkingExpert:
     def _cycle_times(self) -> tuple[float, float]:
         """(lift-off, touchdown) times of the current cycle."""
         lift = self._cycle_t0_s + self._ds_s
-        return lift, lift + self.config.gait.single_support_s
+        return lift, lift + self._ss_s
 
     def _in_single_support(self, t: float) -> bool:
         lift, land = self._cycle_times()
@@ -420,7 +445,9 @@ class WalkingExpert:
                 self._shift_t0_s = land
                 return
             self._begin_cycle(land, swing_side, gait.double_support_s, self._feet[old_stance][:2], command)
-        frac = (t - self._cycle_t0_s) / (self._ds_s + gait.single_support_s)
+            if np.linalg.norm(self._dcm_error(meas)) > self.config.step_deadband_m:
+                self._ss_s = self.config.recovery_single_support_s
+        frac = (t - self._cycle_t0_s) / (self._ds_s + self._ss_s)
         self._phase = 0.5 * ((0.0 if self._stance == LEFT else 1.0) + min(frac, 0.999))
 
     def _start_walking(self, t: float, command: VelocityCommand, meas: Measurement) -> None:
@@ -436,6 +463,7 @@ class WalkingExpert:
         self._cycle_t0_s = t0
         self._stance = stance
         self._ds_s = ds_s
+        self._ss_s = self.config.gait.single_support_s
         self._zmp_from = np.array(zmp_from, dtype=float)
         self._lifted = False
         self._capture_cycle = False
@@ -466,7 +494,7 @@ class WalkingExpert:
                              meas: Measurement) -> None:  # fmt: skip
         c, gait = self.config, self.config.gait
         lift, land = self._cycle_times()
-        if (t - lift) / gait.single_support_s > gait.target_freeze:
+        if (t - lift) / self._ss_s > gait.target_freeze:
             return
         s = self._stance
         nominal = step_target(self._feet[s], s, command, gait)
@@ -502,14 +530,13 @@ class WalkingExpert:
         dt = self.config.control_dt_s
         gait = self.config.gait
         lift, land = self._cycle_times()
-        hold = gait.swing_hold * gait.single_support_s
+        hold = gait.swing_hold * self._ss_s
         if t + dt > lift + hold:
             remaining = max(land - hold - t, 0.0)
             self._swing_pose, self._swing_vel = swing.advance(
                 self._swing_pose, self._swing_vel, self._target, remaining, dt
             )
-        return swing.height_m((t + dt - lift) / self.config.gait.single_support_s,
-                              self.config.gait.swing_height_m)  # fmt: skip
+        return swing.height_m((t + dt - lift) / self._ss_s, gait.swing_height_m)
 
     # -- references ------------------------------------------------------------------------
     def _stand_zmp(self, t: float) -> np.ndarray:
