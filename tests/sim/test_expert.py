@@ -139,6 +139,27 @@ def test_step_target_keeps_the_soles_apart_and_follows_the_command():
     assert 0.1 - target[1] == pytest.approx(gait.min_width_m)
 
 
+def test_swing_lands_on_its_target_at_rest_unless_its_speed_cap_holds_it_back():
+    from humanoid_teleop.sim.expert import swing
+
+    def fly(target, seconds, cap):
+        pose, vel, speeds = np.zeros(3), np.zeros(3), []
+        for k in range(round(seconds / 0.02)):
+            before = pose
+            pose, vel = swing.advance(pose, vel, target, seconds - k * 0.02, 0.02, cap)
+            speeds.append(np.linalg.norm(pose[:2] - before[:2]) / 0.02)
+        return pose, vel, max(speeds)
+
+    walking_step = np.array([0.3, 0.05, 0.2])
+    pose, vel, top = fly(walking_step, 0.35, 0.0)
+    np.testing.assert_allclose(pose, walking_step, atol=1e-12)
+    assert np.all(vel == 0.0) and 1.2 < top < 1.8  # a walking step is below the 1.8 m/s cap
+    np.testing.assert_allclose(fly(walking_step, 0.35, 1.8)[0], walking_step, atol=1e-12)
+    long_fast = np.array([0.6, -0.1, 0.0])  # 0.6 m in 0.22 s would peak near 4 m/s
+    pose, vel, top = fly(long_fast, 0.22, 1.8)
+    assert top <= 1.8 + 1e-9 and 0.3 < pose[0] < 0.6 and np.all(vel == 0.0)
+
+
 @pytest.mark.sim
 def test_stands_20_s_on_zero_command():
     robot, expert, fell, vel = _episode([(0.0, VelocityCommand())], 20.0)
@@ -182,7 +203,7 @@ def test_sidesteps_left_and_right():
     robot, expert, fell, vel = _episode(schedule, 10.0)
     assert fell is None
     x, y = _base_xy_m(robot)
-    # 4 s left then 2 s right at 0.15 m/s: about 0.3 m net to the left. It ends 0.63 m to
+    # 4 s left then 2 s right at 0.15 m/s: about 0.3 m net to the left. It ends 0.62 m to
     # the left and 0.13 m back (0.46 and 0.16 before early touchdowns ended its hurried
     # recovery cycles at the sole's first touch, 0.44 and 0.23 with recovery cycles at the
     # nominal swing time); without the stance hips' attitude feedback, which the push
@@ -197,18 +218,18 @@ def test_sidesteps_left_and_right():
     assert not expert.stepping
 
 
-# A straight forward push from standing: the capture step's sole meets the ground early
-# and, since early touchdowns end hurried steps there, lands short; the recovery step
-# after it falls (4.3 s). Without early touchdown it survives, but validate --pushes
-# survives fewer pushes (docs/figures.md).
-_FORWARD_15_FALLS = pytest.mark.xfail(strict=True, reason="lands short after an early touchdown")
+# A straight backward push of 20 N s from standing: the capture step, slowed to the swing
+# speed cap and ended at its early touchdown, lands short and the step after it cannot
+# catch up (falls at 4.1 s). Without the cap or early touchdown it survives, but
+# validate --pushes survives fewer pushes (docs/figures.md).
+_BACKWARD_20_FALLS = pytest.mark.xfail(strict=True, reason="the capture step lands short")
 
 
 @pytest.mark.sim
 @pytest.mark.parametrize(
     ("direction", "impulse_ns"),
-    [(d, i) for d in ("left", "right", "backward") for i in (15.0, 20.0)]
-    + [pytest.param("forward", 15.0, marks=_FORWARD_15_FALLS), ("forward", 20.0)],
+    [(d, i) for d in ("left", "right", "forward") for i in (15.0, 20.0)]
+    + [("backward", 15.0), pytest.param("backward", 20.0, marks=_BACKWARD_20_FALLS)],
 )
 def test_push_response_rides_out_a_push(direction, impulse_ns):
     # 15-20 N s at the pelvis (0.45-0.6 m/s for the 33 kg robot) while standing: the DCM
@@ -225,12 +246,11 @@ def test_push_response_rides_out_a_push(direction, impulse_ns):
 
 @pytest.mark.sim
 def test_a_capture_step_is_quicker_than_a_walking_step():
-    # Standing, under Safety: a 15 N s push backward and a 20 N s push to the left. With
-    # the capture step swinging in the nominal 0.35 s the DCM runs past where the step can
-    # reach (or the hurried catch-up trips Safety); in capture_single_support_s = 0.22 s it
-    # recovers.
+    # Standing, under Safety: 20 N s pushes to the left and to the right. With the capture
+    # step swinging in the nominal 0.35 s the DCM runs past where the step can reach (or
+    # the catch-up trips Safety); in capture_single_support_s = 0.22 s it recovers.
     slow = ExpertConfig(capture_single_support_s=ExpertConfig().gait.single_support_s)
-    for impulse_ns, direction_deg in ((15.0, 180.0), (20.0, 90.0)):
+    for impulse_ns, direction_deg in ((20.0, 90.0), (20.0, 270.0)):
         fell, _ = _guarded_episode(WalkingExpert(slow), VelocityCommand(), 2.5, impulse_ns,
                                    direction_deg)  # fmt: skip
         assert fell is not None
@@ -281,11 +301,12 @@ def test_a_push_during_a_weight_shift_starts_a_capture_step():
 @pytest.mark.sim
 def test_a_swing_sole_that_meets_the_ground_early_lands_there():
     # A 15 N s forward push in the first weight shift: the capture step's sole meets the
-    # ground before its time. Dragged on to its target under load, it spun the robot past
-    # Safety's gyro limit; landing it where it touched down, the walk goes on.
+    # ground before its time. Dragged on to its target under load, it tripped one of
+    # Safety's terminations (the gyro before the swing speed cap, an ankle past 10 rad/s
+    # with it); landing it where it touched down, the walk goes on.
     walk = VelocityCommand(0.3, 0.0, 0.0)
     fell, fault = _guarded_episode(WalkingExpert(ExpertConfig(early_touchdown_m=0.0)),
                                    walk, 1.2, 15.0, 0.0)  # fmt: skip
-    assert fell is not None and fault.startswith("gyro")
+    assert fell is not None and fault and not fault.startswith("tilt")
     fell, fault = _guarded_episode(WalkingExpert(), walk, 1.2, 15.0, 0.0)
     assert fell is None, fault
