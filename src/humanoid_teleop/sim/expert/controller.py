@@ -158,8 +158,9 @@ class ExpertConfig:
     # 15 mm below its plan and touches down at 0.8 of the swing (plan 8 mm); after a push it
     # met the ground at 0.45 (plan 48 mm). Ending every step at its first touch (8 mm, after
     # 0.6 of the swing) cut walking steps short: vel_rms 0.043 -> 0.108 m/s on 30 validation
-    # episodes. Push survival (validate --pushes, 40 episodes, seeds 0 / 1): without early
-    # touchdown 63% / -, gap rule only 66% / 55%, with the hurried rule at 0.5 72% / 65%.
+    # episodes. Push survival before the swing speed cap (validate --pushes, 40 episodes,
+    # seeds 0 / 1): without early touchdown 63% / -, gap rule only 66% / 55%, with the
+    # hurried rule at 0.5 72% / 65%.
     early_touchdown_m: float = 0.008
     early_touchdown_gap_m: float = 0.025
     early_touchdown_hurried_phase: float = 0.5
@@ -252,7 +253,7 @@ SETTINGS_ADDED_LATER = {
     "capture_in_double_support": False,
     "early_touchdown_m": 0.0,
     "early_touchdown_gap_m": 0.025,  # unused while early_touchdown_m is 0
-    "early_touchdown_hurried_phase": 0.5,
+    "early_touchdown_hurried_phase": 0.5,  # unused too
     "max_swing_speed_mps": 0.0,
 }
 
@@ -493,11 +494,10 @@ class WalkingExpert:
         sole_z_m = meas.sole_z_m[swing_side]
         if self._lifted and t < land - eps and self._landed_early(t, lift, sole_z_m):
             # The body tilted or sank (a push) and the swing sole met the ground before its
-            # time: it lands at the plan's swing pose of this tick (the measured one differs by
-            # the tracking error, and taking it would jump the plan). Dragged on to the target
-            # under load, it spun the robot past the gyro limit.
+            # time: it lands now, at the plan's swing pose of this tick (below; the measured
+            # pose differs by the tracking error, and taking it would jump the plan). Dragged
+            # on to the target under load, it spun the robot past the gyro limit.
             self._ss_s = t - lift
-            self._target = self._swing_pose.copy()
             self._replan = True
             land = t
         if t >= land - eps:
