@@ -52,10 +52,16 @@ def run_one(job: tuple) -> tuple[bool, int, str, str]:
         result = validate.run_episode(expert, robot, config, seed * 100003 + episode)
     finally:
         validate.random_push = push
-    fault = result.safety_fault
-    ended = fault.split(" ")[0] if fault.startswith(("gyro", "tilt")) else "joint speed"
-    ended = ended if fault else "fell, Safety active"
-    return result.fell, len(landed), landed[-1] if landed else "-", ended
+    return result.fell, len(landed), landed[-1] if landed else "-", ended_by(result.safety_fault)
+
+
+def ended_by(fault: str) -> str:
+    """Safety's termination, by kind ("" when Safety was still active at the fall)."""
+    if not fault:
+        return "fell, Safety active"
+    if fault.startswith(("gyro", "tilt")):
+        return fault.split(" ")[0]
+    return "joint speed" if " speed " in fault else fault
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,13 +34,14 @@ def advance(
     new_pose, new_vel = pose + vel * s + a * s * s + b * s**3, vel + 2 * a * s + 3 * b * s * s
     if remaining_s <= dt_s:
         new_vel = np.zeros(3)
-    step = new_pose[:2] - pose[:2]
-    travel = float(np.linalg.norm(step))
-    if max_speed_mps > 0.0 and travel > max_speed_mps * dt_s:
-        new_pose[:2] = pose[:2] + step * (max_speed_mps * dt_s / travel)
-    speed = float(np.linalg.norm(new_vel[:2]))
-    if max_speed_mps > 0.0 and speed > max_speed_mps:
-        new_vel[:2] *= max_speed_mps / speed
+    if max_speed_mps > 0.0:
+        step = new_pose[:2] - pose[:2]
+        travel = float(np.linalg.norm(step))
+        if travel > max_speed_mps * dt_s:
+            new_pose[:2] = pose[:2] + step * (max_speed_mps * dt_s / travel)
+        speed = float(np.linalg.norm(new_vel[:2]))
+        if speed > max_speed_mps:
+            new_vel[:2] *= max_speed_mps / speed
     return new_pose, new_vel
 
 
