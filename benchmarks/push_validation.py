@@ -6,15 +6,16 @@
 Runs the walking expert through the episodes of ``validate --controller expert --pushes``
 (same schedules, pushes and seeds; ``--set`` overrides ``ExpertConfig`` fields as in
 ``push_recovery.py``) and prints: episodes fallen, pushes survived (a push counts as
-survived unless the episode fell before the next one), where the robot was when the fatal
-push landed (standing, double or single support), and what ended each fallen episode:
-Safety's first termination (gyro past 6 rad/s, a joint past 10 rad/s, tilt) or a fall with
-Safety still active. The validation bar needs about 99% of pushes survived.
+survived unless the episode fell before the next one), what ended each fallen episode
+(Safety's first termination: gyro past 6 rad/s, a joint past 10 rad/s, tilt; or a fall with
+Safety still active), and survival by where the gait was when the push landed and where it
+pointed (see ``push_kind``). The validation bar needs about 99% of pushes survived.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections import Counter
@@ -23,9 +24,11 @@ from concurrent.futures import ProcessPoolExecutor
 from machine import machine_rows, pin_single_thread
 from push_recovery import expert_config
 
+from humanoid_teleop.sim.expert.footsteps import LEFT
 
-def run_one(job: tuple) -> tuple[bool, int, str, str]:
-    """One episode; returns (fell, pushes landed, where the last push landed, how it ended)."""
+
+def run_one(job: tuple) -> tuple[bool, list[tuple[str, str]], str]:
+    """One episode; returns (fell, (gait phase, direction) of each push landed, how it ended)."""
     overrides, seed, episode = job
     from humanoid_teleop.sim import validate
     from humanoid_teleop.sim.expert import WalkingExpert
@@ -33,26 +36,40 @@ def run_one(job: tuple) -> tuple[bool, int, str, str]:
 
     expert = WalkingExpert(expert_config(overrides))
     robot = MujocoRobot(MujocoRobotConfig(control_dt_s=expert.control_dt_s))
-    landed: list[str] = []
+    landed: list[tuple[str, str]] = []
+    apply_push = robot.push
 
-    def where() -> str:
-        if not expert.stepping:
-            return "standing"
-        return "single support" if expert._in_single_support(expert._t_s) else "double support"
+    def noting_push(force_w_n, duration_s):
+        landed.append(push_kind(expert, force_w_n))
+        apply_push(force_w_n, duration_s)
 
-    def push_and_note(robot, rng, cfg):
-        landed.append(where())
-        push(robot, rng, cfg)
+    robot.push = noting_push  # validate.random_push calls it once per push
+    config = validate.ValidationConfig(episodes=1, seed=seed, pushes=True,
+                                       command_ranges=expert.command_ranges)  # fmt: skip
+    result = validate.run_episode(expert, robot, config, seed * 100003 + episode)
+    return result.fell, landed, ended_by(result.safety_fault)
 
-    push = validate.random_push
-    validate.random_push = push_and_note  # this worker process runs one episode at a time
-    try:
-        config = validate.ValidationConfig(episodes=1, seed=seed, pushes=True,
-                                           command_ranges=expert.command_ranges)  # fmt: skip
-        result = validate.run_episode(expert, robot, config, seed * 100003 + episode)
-    finally:
-        validate.random_push = push
-    return result.fell, len(landed), landed[-1] if landed else "-", ended_by(result.safety_fault)
+
+def push_kind(expert, force_w_n) -> tuple[str, str]:
+    """Where the gait was (standing, double or single support) and where the push points in
+    the plan's heading frame: forward, backward, or sideways, while stepping towards the
+    side of the cycle's stance foot (the one carrying the weight, or about to) or of the
+    other one."""
+    if not expert.stepping:
+        phase = "standing"
+    else:
+        phase = "single support" if expert._in_single_support(expert._t_s) else "double support"
+    yaw = expert._plan_now["yaw"]
+    angle = math.atan2(force_w_n[1], force_w_n[0]) - yaw
+    angle = math.degrees((angle + math.pi) % (2 * math.pi) - math.pi)
+    if abs(angle) <= 45.0:
+        return phase, "forward"
+    if abs(angle) >= 135.0:
+        return phase, "backward"
+    if not expert.stepping:
+        return phase, "sideways"
+    to_left = angle > 0.0
+    return phase, "sideways to stance" if to_left == (expert._stance == LEFT) else "sideways to swing"
 
 
 def ended_by(fault: str) -> str:
@@ -82,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - start
 
     fallen = [r for r in results if r[0]]
-    pushes = sum(r[1] for r in results)
+    pushes = [kind for r in results for kind in r[1]]
+    # A push counts as fatal when its episode fell before the next one landed.
+    fatal = [r[1][-1] for r in fallen if r[1]]
     print("| key | value |\n|---|---|")
     for key, value in machine_rows():
         print(f"| {key} | {value} |")
@@ -90,11 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| wall | {wall:.0f} s for {args.episodes} episodes, {args.workers} workers |\n")
     print("| metric | value |\n|---|---|")
     print(f"| episodes fallen | {len(fallen)} of {len(results)} (seed {args.seed}) |")
-    survived = pushes - len(fallen)
-    print(f"| pushes survived | {survived} of {pushes} ({survived / max(pushes, 1):.0%}) |")
-    for name, index in (("fatal push landed while", 2), ("episode ended by", 3)):
-        counts = Counter(r[index] for r in fallen)
-        print(f"| {name} | " + ", ".join(f"{k} {n}" for k, n in counts.most_common()) + " |")
+    survived = len(pushes) - len(fatal)
+    print(f"| pushes survived | {survived} of {len(pushes)} ({survived / max(len(pushes), 1):.0%}) |")
+    ends = Counter(r[2] for r in fallen)
+    print("| episode ended by | " + ", ".join(f"{k} {n}" for k, n in ends.most_common()) + " |\n")
+    print("| push landed while | direction | survived |\n|---|---|---|")
+    total, lost = Counter(pushes), Counter(fatal)
+    for kind in sorted(total):
+        n = total[kind]
+        print(f"| {kind[0]} | {kind[1]} | {n - lost[kind]} of {n} ({(n - lost[kind]) / n:.0%}) |")
     return 0
 
 

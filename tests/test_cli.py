@@ -47,10 +47,12 @@ def test_validate_is_deterministic_and_counts_falls(tmp_path):
 
 
 @pytest.mark.sim
-def test_validate_reports_the_commands_it_sampled(tmp_path):
+def test_validate_reports_the_commands_it_sampled(tmp_path, capsys):
     out = tmp_path / "r.json"
     main(["validate", "--controller", "stand", "--episodes", "1", "--seconds", "12",
           "--vx-range", "-0.2", "0.4", "--json", str(out)])  # fmt: skip
+    # The stand's envelope is fixed: the wider commands are measured, and it says so.
+    assert "warning: stand clamps commands to its envelope" in capsys.readouterr().err
     report = json.loads(out.read_text())
     lo, hi = report["command_ranges"]["vx_mps"]
     assert -0.2 <= lo <= 0 <= hi <= 0.4 and (lo < 0 or hi > 0)

@@ -96,7 +96,9 @@ def validate(
         seconds: Active seconds per episode (after the safety ramp).
         seed: Seed of the command schedules, initial states and pushes.
         pushes: Random horizontal pushes (15-20 N s over 0.1 s, every 4-6 s).
-        vx_range: Override the controller's forward velocity range (m/s).
+        vx_range: Override the controller's forward velocity range (m/s). Beyond the
+            controller's envelope, the expert's envelope widens to it; other controllers
+            keep theirs (with a warning).
         vy_range: Override the lateral velocity range (m/s).
         yaw_rate_range: Override the yaw rate range (rad/s).
         json_out: Write the JSON report here.
@@ -119,6 +121,15 @@ def validate(
         vy_mps=vy_range or defaults.vy_mps,
         yaw_rate_radps=yaw_rate_range or defaults.yaw_rate_radps,
     )
+    if not defaults.covers(ranges):
+        # A controller clamps commands to its envelope: without this, the wider commands
+        # would be measured as tracking error of the default envelope.
+        if controller.partition(":")[0] == "expert":
+            ctl = make_controller(controller, command_ranges=ranges)
+        else:
+            print(f"warning: {controller} clamps commands to its envelope "
+                  f"{defaults.as_dict()}; commands beyond it count as tracking error",
+                  file=sys.stderr)  # fmt: skip
     config = ValidationConfig(
         episodes=episodes, seconds=seconds, seed=seed, command_ranges=ranges, pushes=pushes
     )

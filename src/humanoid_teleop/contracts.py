@@ -120,6 +120,16 @@ class CommandRanges:
             float(np.clip(command.yaw_rate_radps, *self.yaw_rate_radps)),
         )
 
+    def covers(self, other: CommandRanges) -> bool:
+        """Whether every command in ``other`` lies inside this envelope."""
+        return all(
+            mine[0] <= theirs[0] and theirs[1] <= mine[1]
+            for mine, theirs in zip(self._pairs(), other._pairs(), strict=True)
+        )
+
+    def _pairs(self) -> tuple[tuple[float, float], ...]:
+        return self.vx_mps, self.vy_mps, self.yaw_rate_radps
+
     def as_dict(self) -> dict[str, list[float]]:
         return {k: list(getattr(self, k)) for k in ("vx_mps", "vy_mps", "yaw_rate_radps")}
 

@@ -9,6 +9,7 @@ Heavy modules are imported only when asked for.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from humanoid_teleop.contracts import CommandRanges
@@ -21,8 +22,15 @@ class UnknownControllerError(ValueError):
     pass
 
 
-def make_controller(spec: str) -> Controller:
+def make_controller(spec: str, command_ranges: CommandRanges | None = None) -> Controller:
+    """The controller ``spec`` names. ``command_ranges`` replaces the walking expert's
+    envelope (the range it clamps commands to and scales its speed limit by), to measure it
+    beyond its default; the other controllers' envelopes are fixed (the stand's by design, a
+    policy's by its training data) and they refuse it."""
     name, _, _arg = spec.partition(":")
+    if command_ranges is not None and name != "expert":
+        raise UnknownControllerError(f"{spec!r} has a fixed command envelope; only the "
+                                     f"expert's can be widened")  # fmt: skip
     if name == "stand":
         from humanoid_teleop.control.stand import StandController
 
@@ -35,13 +43,16 @@ def make_controller(spec: str) -> Controller:
         if _arg not in ("", "push", "calm"):
             raise UnknownControllerError(f"unknown expert variant {spec!r}; expected expert or "
                                          f"expert:calm")  # fmt: skip
-        if _arg == "calm":  # the disturbance response off (sim/expert/controller.py)
-            from humanoid_teleop.sim.expert import calm_config
+        from humanoid_teleop.sim.expert import ExpertConfig, calm_config
 
-            expert = WalkingExpert(calm_config())
+        # calm: the disturbance response off (sim/expert/controller.py)
+        config = calm_config() if _arg == "calm" else ExpertConfig()
+        if command_ranges is not None:
+            config = dataclasses.replace(config, command_ranges=command_ranges)
+        expert = WalkingExpert(config)
+        if _arg == "calm":
             expert.name = spec
-            return expert
-        return WalkingExpert()
+        return expert
     if name == "policy":
         try:
             from humanoid_teleop.policy import load_policy

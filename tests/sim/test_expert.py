@@ -97,6 +97,22 @@ def test_controller_specs_name_the_push_response():
         make_controller("expert:fast")
 
 
+def test_only_the_experts_envelope_can_be_widened():
+    from humanoid_teleop.contracts import CommandRanges, VelocityCommand
+    from humanoid_teleop.controllers import UnknownControllerError, make_controller
+
+    wide = CommandRanges(vx_mps=(-0.2, 0.5), vy_mps=(-0.15, 0.15), yaw_rate_radps=(-0.6, 0.6))
+    for spec in ("expert", "expert:calm"):
+        expert = make_controller(spec, command_ranges=wide)
+        assert expert.command_ranges == wide and expert._shaping.ranges == wide
+        assert expert.config.capture_trigger_m == make_controller(spec).config.capture_trigger_m
+    assert wide.clamp(VelocityCommand(0.6, 0.0, 0.0)).vx_mps == 0.5
+    assert wide.covers(ExpertConfig().command_ranges) and not ExpertConfig().command_ranges.covers(wide)
+    for spec in ("stand", "policy"):
+        with pytest.raises(UnknownControllerError, match="fixed command envelope"):
+            make_controller(spec, command_ranges=wide)
+
+
 def test_config_rejects_gains_outside_the_envelope():
     with pytest.raises(ValueError):
         ExpertConfig(kp=(400.0,) * g1.NUM_JOINTS)

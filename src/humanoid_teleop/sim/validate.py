@@ -62,7 +62,7 @@ class ScheduleConfig:
 
 @dataclass(frozen=True)
 class Thresholds:
-    max_fall_rate: float = 0.02
+    max_fall_rate: float = 0.02  # episodes that fell or that Safety stopped
     max_vel_rms_mps: float = 0.08
     max_yaw_rate_rms_radps: float = 0.12
     max_torque_ratio: float = 1.0
@@ -242,10 +242,14 @@ def summarize(
     torque = max(r.max_torque_ratio for r in results)
     # A fall thrashes the motors before it is detected: this one measures the controller.
     torque_upright = max((r.max_torque_ratio for r in results if not r.fell), default=None)
+    # Safety stopped the motors (damping) and the robot came to rest without falling: the
+    # controller failed that episode as surely as in a fall (a real G1 would sit down).
+    safety_stops = sum(1 for r in results if r.safety_fault and not r.fell)
     th = config.thresholds
     fall_rate = falls / len(results)
+    failure_rate = (falls + safety_stops) / len(results)
     checks = {
-        "fall_rate": fall_rate <= th.max_fall_rate,
+        "failure_rate": failure_rate <= th.max_fall_rate,
         "vel_rms_mps": vel_rms <= th.max_vel_rms_mps,
         "yaw_rate_rms_radps": yaw_rms <= th.max_yaw_rate_rms_radps,
         "max_torque_ratio": torque <= th.max_torque_ratio,
@@ -260,6 +264,8 @@ def summarize(
         "command_ranges_requested": config.command_ranges.as_dict(),
         "falls": falls,
         "fall_rate": fall_rate,
+        "safety_stops": safety_stops,
+        "failure_rate": failure_rate,
         "vel_rms_mps": vel_rms,
         "yaw_rate_rms_radps": yaw_rms,
         "max_torque_ratio": torque,
