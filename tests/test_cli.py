@@ -33,16 +33,18 @@ def test_validate_stand_writes_the_report(tmp_path):
 
 @pytest.mark.sim
 def test_validate_is_deterministic_and_counts_falls(tmp_path):
-    """Pushes of 15-20 N s topple a robot that cannot step: the report must say so."""
+    """Pushes of 15-20 N s topple a robot that cannot step: the report must say so, the same
+    way each run, whether the episodes run one after the other or in two processes."""
     reports = []
-    for name in ("a.json", "b.json"):
-        code = main(["validate", "--controller", "stand", "--episodes", "2", "--seconds", "5",
-                     "--seed", "3", "--pushes", "--json", str(tmp_path / name)])  # fmt: skip
+    for name, workers in (("a.json", "1"), ("b.json", "2")):
+        code = main(["validate", "--controller", "stand", "--episodes", "3", "--seconds", "5",
+                     "--seed", "3", "--pushes", "--workers", workers,
+                     "--json", str(tmp_path / name)])  # fmt: skip
         reports.append(json.loads((tmp_path / name).read_text()))
     a, b = reports
     assert a["falls"] >= 1 and a["passed"] is False and code == 1
     assert a["pushes"]["impulse_ns"] == [15.0, 20.0]
-    for key in ("falls", "vel_rms_mps", "max_torque_ratio"):
+    for key in ("falls", "vel_rms_mps", "max_torque_ratio", "per_episode"):
         assert a[key] == b[key]
 
 
@@ -76,3 +78,5 @@ def test_bad_input_is_a_clear_error_without_traceback(capsys):
     assert "error: unknown controller 'dance'" in capsys.readouterr().err
     assert main(["validate", "--episodes", "0"]) == 2
     assert "episodes >= 1" in capsys.readouterr().err
+    assert main(["validate", "--episodes", "1", "--seconds", "1", "--workers", "0"]) == 2
+    assert "workers: expected >= 1" in capsys.readouterr().err

@@ -6,6 +6,7 @@ extra only breaks the command that needs it.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -85,6 +86,7 @@ def validate(
     yaw_rate_range: tuple[float, float] | None = None,
     json_out: Annotated[Path | None, tyro.conf.arg(name="json")] = None,
     attach: bool = False,
+    workers: int = 1,
 ) -> int:
     """Closed-loop episodes of a controller in the twin under seeded random commands.
 
@@ -104,6 +106,8 @@ def validate(
         json_out: Write the JSON report here.
         attach: Write the report into the policy checkpoint, bound to its digest: what the
             hardware gate reads (policy controllers only).
+        workers: Processes running episodes side by side (one per core; the report does
+            not depend on it).
     """
     _prepare_gl()
     from tqdm import tqdm
@@ -121,11 +125,12 @@ def validate(
         vy_mps=vy_range or defaults.vy_mps,
         yaw_rate_radps=yaw_rate_range or defaults.yaw_rate_radps,
     )
+    widened = None
     if not defaults.covers(ranges):
         # A controller clamps commands to its envelope: without this, the wider commands
         # would be measured as tracking error of the default envelope.
         if controller.partition(":")[0] == "expert":
-            ctl = make_controller(controller, command_ranges=ranges)
+            widened = ranges
         else:
             print(f"warning: {controller} clamps commands to its envelope "
                   f"{defaults.as_dict()}; commands beyond it count as tracking error",
@@ -142,7 +147,9 @@ def validate(
         bar.update(1)
         bar.set_postfix(falls=falls)
 
-    report = run_validation(lambda: ctl, config, progress=progress)
+    # Each worker builds its own controller (workers > 1 run in separate processes).
+    factory = functools.partial(make_controller, controller, command_ranges=widened)
+    report = run_validation(factory, config, progress=progress, workers=workers)
     bar.close()
     brief = {k: v for k, v in report.items() if k != "per_episode"}
     print(json.dumps(brief, indent=2))

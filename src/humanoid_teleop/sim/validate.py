@@ -19,9 +19,11 @@ Metrics (over all episodes, samples after a fall excluded):
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 import platform
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -296,15 +298,64 @@ def validate(
     config: ValidationConfig,
     *,
     progress: Callable[[int, EpisodeResult], None] | None = None,
+    workers: int = 1,
 ) -> dict:
-    """Run ``config.episodes`` episodes (episode i uses seed ``config.seed * 100003 + i``)."""
-    controller = make_controller()
-    robot = MujocoRobot(MujocoRobotConfig(control_dt_s=controller.control_dt_s))
+    """Run ``config.episodes`` episodes (episode i uses seed ``config.seed * 100003 + i``).
+
+    ``workers`` > 1 runs them in that many processes, each with its own controller from
+    ``make_controller`` (which must then pickle: a module-level function or a
+    ``functools.partial`` of one). Every episode depends only on its seed, so the report is
+    the same for any number of workers; ``progress`` still sees the episodes in order.
+    """
+    if workers < 1:
+        raise ValueError(f"workers: expected >= 1, got {workers}")
     start = time.perf_counter()
+    if workers == 1:
+        controller = make_controller()
+        name = controller.name
+        robot = MujocoRobot(MujocoRobotConfig(control_dt_s=controller.control_dt_s))
+        episodes = (run_episode(controller, robot, config, _episode_seed(config, i))
+                    for i in range(config.episodes))  # fmt: skip
+        results = _collect(episodes, progress)
+    else:
+        # spawn, not fork: the parent may already run torch's or OpenMP's thread pools.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
+                                 initargs=(make_controller,)) as pool:  # fmt: skip
+            name = pool.submit(_worker_controller_name).result()
+            seeds = [_episode_seed(config, i) for i in range(config.episodes)]
+            results = _collect(pool.map(_worker_episode, [config] * len(seeds), seeds), progress)
+    return summarize(name, config, results, time.perf_counter() - start)
+
+
+def _episode_seed(config: ValidationConfig, index: int) -> int:
+    return config.seed * 100003 + index
+
+
+def _collect(episodes, progress) -> list[EpisodeResult]:
     results = []
-    for i in range(config.episodes):
-        result = run_episode(controller, robot, config, config.seed * 100003 + i)
+    for i, result in enumerate(episodes):
         results.append(result)
         if progress is not None:
             progress(i, result)
-    return summarize(controller.name, config, results, time.perf_counter() - start)
+    return results
+
+
+# One controller and one twin per worker process, built once by the pool's initializer.
+_worker: dict = {}
+
+
+def _worker_init(make_controller: Callable[[], Controller]) -> None:
+    # Thread pools are left as a serial run sizes them: a policy's arithmetic, and with it
+    # the episode, could otherwise differ in the last bits from the serial report.
+    controller = make_controller()
+    _worker["controller"] = controller
+    _worker["robot"] = MujocoRobot(MujocoRobotConfig(control_dt_s=controller.control_dt_s))
+
+
+def _worker_controller_name() -> str:
+    return _worker["controller"].name
+
+
+def _worker_episode(config: ValidationConfig, seed: int) -> EpisodeResult:
+    return run_episode(_worker["controller"], _worker["robot"], config, seed)
