@@ -1,9 +1,10 @@
 """Controllers by name, as the command line and the server spell them.
 
 ``stand`` (model-free balance in place), ``expert`` (the walking expert in the twin, with
-its disturbance response), ``expert:calm`` (without it; ``expert:push``, the name from when
-the response was opt-in, is the default expert), ``policy`` (the shipped
-diffusion policy) and ``policy:PATH`` (a checkpoint folder).
+its disturbance response, on the twin's true base state), ``expert:imu`` (the same on the
+joint encoders and the pelvis IMU alone), ``expert:calm`` (without the response;
+``expert:push``, the name from when the response was opt-in, is the default expert),
+``policy`` (the shipped diffusion policy) and ``policy:PATH`` (a checkpoint folder).
 Heavy modules are imported only when asked for.
 """
 
@@ -40,17 +41,21 @@ def make_controller(spec: str, command_ranges: CommandRanges | None = None) -> C
             from humanoid_teleop.sim.expert import WalkingExpert
         except ImportError as exc:
             raise UnknownControllerError(f"the walking expert is not available: {exc}") from exc
-        if _arg not in ("", "push", "calm"):
-            raise UnknownControllerError(f"unknown expert variant {spec!r}; expected expert or "
-                                         f"expert:calm")  # fmt: skip
+        if _arg not in ("", "push", "calm", "imu"):
+            raise UnknownControllerError(f"unknown expert variant {spec!r}; expected expert, "
+                                         f"expert:calm or expert:imu")  # fmt: skip
         from humanoid_teleop.sim.expert import ExpertConfig, calm_config
 
-        # calm: the disturbance response off (sim/expert/controller.py)
-        config = calm_config() if _arg == "calm" else ExpertConfig()
+        # calm: the disturbance response off; imu: the encoders and the IMU, not the twin's
+        # true base (sim/expert/controller.py)
+        if _arg == "calm":
+            config = calm_config()
+        else:
+            config = ExpertConfig(sensing="imu" if _arg == "imu" else "true_base")
         if command_ranges is not None:
             config = dataclasses.replace(config, command_ranges=command_ranges)
         expert = WalkingExpert(config)
-        if _arg == "calm":
+        if _arg in ("calm", "imu"):
             expert.name = spec
         return expert
     if name == "policy":

@@ -4,6 +4,18 @@
 position, orientation, linear and angular velocity) plus the joint encoders, and runs the
 model's kinematics to get the CoM, its velocity and the sole poses. Pelvis roll/pitch come
 from the IMU quaternion, as on hardware. Only the twin has ``state.base``.
+
+``ImuEncoderEstimator`` reads only what a real G1 reports: the joint encoders and the pelvis
+IMU (orientation, gyro, accelerometer). Kinematics with the pelvis at the origin, turned as
+the IMU says, put the soles and the CoM relative to the pelvis. The pelvis velocity is a
+complementary filter: the accelerometer (gravity removed) integrated each tick, pulled by
+``alpha`` towards leg odometry (the stance sole does not move, so the pelvis moves opposite
+to that sole's velocity relative to it; the stance sole is the lower one, blended over a
+centimetre so the hand-over at touchdown is smooth). Odometry alone errs by 0.2 m/s per
+tick (the soles vibrate and roll on their edges); the accelerometer alone drifts. The
+horizontal position is that velocity integrated (it drifts, which the expert does not mind:
+it re-anchors its footstep plan on the measured soles at every lift-off); the height puts
+the stance sole on the ground.
 """
 
 from __future__ import annotations
@@ -14,7 +26,7 @@ import mujoco
 import numpy as np
 
 from humanoid_teleop.contracts import RobotState
-from humanoid_teleop.sim.expert.wholebody import WholeBody
+from humanoid_teleop.sim.expert.wholebody import WholeBody, pose_yaw
 
 
 @dataclass(frozen=True)
@@ -27,6 +39,7 @@ class Measurement:
     pelvis_pitch_rad: float
     pelvis_yaw_rad: float
     pelvis_rate_b_radps: np.ndarray  # (3,) IMU gyro, pelvis frame
+    pelvis_z_m: float  # pelvis height, world
 
 
 class MissingBaseStateError(ValueError):
@@ -38,6 +51,9 @@ class TrueBaseEstimator:
         self._body = body
         self._data = mujoco.MjData(body.model)
         self._jac = np.zeros((3, body.model.nv))
+
+    def reset(self) -> None:
+        """Nothing to forget: every measurement is the twin's truth at that tick."""
 
     def measure(self, state: RobotState) -> Measurement:
         if state.base is None:
@@ -64,6 +80,97 @@ class TrueBaseEstimator:
             pelvis_pitch_rad=float(np.arctan2(gx, -gz)),
             pelvis_yaw_rad=state.base.yaw_rad,
             pelvis_rate_b_radps=state.imu.gyro_b_radps.copy(),
+            pelvis_z_m=float(state.base.pos_w_m[2]),
+        )
+
+
+GRAVITY_MPS2 = 9.81
+
+
+# Sole corners relative to the sole site (heel / toe, either side), from the foot's collision
+# capsules, and the height scale (m) over which the lowest of them takes over as the pivot.
+SOLE_CORNERS_M = np.array([[-0.094, -0.026, 0.0], [-0.094, 0.026, 0.0],
+                           [0.092, -0.026, 0.0], [0.092, 0.026, 0.0]])  # fmt: skip
+PIVOT_SOFTNESS_M = 0.002
+
+
+class ImuEncoderEstimator:
+    """The expert's measurement from the joint encoders and the pelvis IMU alone (see the
+    module docstring). Call ``reset`` at the start of each episode."""
+
+    def __init__(self, body: WholeBody, control_dt_s: float, alpha: float, blend_m: float = 0.01):
+        if not 0.0 < alpha <= 1.0 or control_dt_s <= 0.0 or blend_m <= 0.0:
+            raise ValueError("expected 0 < alpha <= 1, control_dt_s > 0 and blend_m > 0")
+        self._body = body
+        self._data = mujoco.MjData(body.model)
+        self._jac_com = np.zeros((3, body.model.nv))
+        self._jac_site = np.zeros((3, body.model.nv))
+        self.dt_s, self.alpha, self.blend_m = control_dt_s, alpha, blend_m
+        self.reset()
+
+    def reset(self) -> None:
+        self._pelvis: np.ndarray | None = None  # (3,) estimated pelvis position, world
+        self._vel = np.zeros(3)  # (3,) estimated pelvis velocity, world
+
+    def _pivot(self, site: int) -> np.ndarray:
+        """(3,) the point of a sole that stays put while it bears weight: its centre when
+        flat, its toe or heel edge when it rolls (soft minimum over the corners' heights)."""
+        d = self._data
+        corners = d.site_xpos[site] + SOLE_CORNERS_M @ d.site_xmat[site].reshape(3, 3).T
+        heights = corners[:, 2]
+        w = np.exp(-(heights - heights.min()) / PIVOT_SOFTNESS_M)
+        return (w / w.sum()) @ corners
+
+    def measure(self, state: RobotState) -> Measurement:
+        m, d, idx = self._body.model, self._data, self._body.index
+        R = _quat_mat(state.imu.quat_wxyz)
+        # The pelvis at the origin, turned as the IMU says, not translating: positions and
+        # velocities below are relative to the pelvis, in world axes.
+        d.qpos[0:3] = 0.0
+        d.qpos[3:7] = state.imu.quat_wxyz
+        d.qpos[idx.joint_qpos] = state.q_rad
+        d.qvel[0:3] = 0.0
+        d.qvel[3:6] = state.imu.gyro_b_radps
+        d.qvel[idx.joint_dof] = state.dq_radps
+        mujoco.mj_kinematics(m, d)
+        mujoco.mj_comPos(m, d)
+        soles_rel = np.array([d.site_xpos[s] for s in self._body.sites])
+        pivots, pivots_vel = [], []
+        for site in self._body.sites:
+            pivot = self._pivot(site)
+            mujoco.mj_jac(m, d, self._jac_site, None, pivot, m.site_bodyid[site])
+            pivots.append(pivot)
+            pivots_vel.append(self._jac_site @ d.qvel)
+        # Weight of the left sole as the stance: 1 when it is well below the right one.
+        gap = (pivots[0][2] - pivots[1][2]) / self.blend_m
+        w_left = 1.0 / (1.0 + np.exp(np.clip(gap, -50.0, 50.0)))
+        odometry = -(w_left * pivots_vel[0] + (1.0 - w_left) * pivots_vel[1])
+        stance_z = w_left * soles_rel[0, 2] + (1.0 - w_left) * soles_rel[1, 2]
+        if self._pelvis is None:
+            # An episode starts at rest; the odometry of this first tick may come from soles
+            # that are not yet loaded.
+            self._pelvis = np.array([0.0, 0.0, -stance_z])
+            self._vel = np.zeros(3)
+        else:
+            accel_w = R @ state.imu.accel_b_mps2 - np.array([0.0, 0.0, GRAVITY_MPS2])
+            predicted = self._vel + accel_w * self.dt_s
+            self._vel = predicted + self.alpha * (odometry - predicted)
+            self._pelvis[:2] += self._vel[:2] * self.dt_s
+            self._pelvis[2] = -stance_z  # the stance sole on the ground (z = 0)
+        mujoco.mj_jacSubtreeCom(m, d, self._jac_com, idx.pelvis_body)
+        gx, gy, gz = state.imu.projected_gravity_b
+        soles = np.array([[*(self._pelvis[:2] + soles_rel[i, :2]), pose_yaw(d.site_xmat[s])]
+                          for i, s in enumerate(self._body.sites)])  # fmt: skip
+        return Measurement(
+            com_m=self._pelvis + d.subtree_com[idx.pelvis_body],
+            com_vel_mps=self._vel + self._jac_com @ d.qvel,
+            soles=soles,
+            sole_z_m=self._pelvis[2] + soles_rel[:, 2],
+            pelvis_roll_rad=float(np.arctan2(-gy, -gz)),
+            pelvis_pitch_rad=float(np.arctan2(gx, -gz)),
+            pelvis_yaw_rad=float(np.arctan2(R[1, 0], R[0, 0])),
+            pelvis_rate_b_radps=state.imu.gyro_b_radps.copy(),
+            pelvis_z_m=float(self._pelvis[2]),
         )
 
 
