@@ -106,6 +106,39 @@ def test_zero_torque_robot_collapses_and_safety_damps_it():
     assert record.command.mode is Mode.DAMPING and not record.command.kp.any()
 
 
+def test_the_accelerometer_integrates_to_the_imus_velocity_change():
+    """The accelerometer reports the mean specific force over the control period: over each
+    tick it accounts for the IMU's velocity change even while the pushed robot collapses
+    onto the floor (a single sample per tick: median error 0.058 m/s, worst 0.60)."""
+    import mujoco
+
+    from humanoid_teleop.sim.model import IMU_SITE
+
+    robot = MujocoRobot()
+    robot.connect()
+    m, d = robot.model, robot.data
+    site = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, IMU_SITE)
+
+    def imu_velocity_w():
+        out = np.zeros(6)
+        mujoco.mj_objectVelocity(m, d, mujoco.mjtObj.mjOBJ_SITE, site, out, 0)
+        return out[3:]
+
+    state, before, errors = robot.read_state(), imu_velocity_w(), []
+    robot.push(np.array([150.0, 80.0, 0.0]), 0.1)
+    for _ in range(100):
+        robot.send(RobotCommand.damping(state.timestamp_s, Mode.DAMPING))
+        state = robot.read_state()
+        R = np.zeros(9)
+        mujoco.mju_quat2Mat(R, state.imu.quat_wxyz)
+        predicted = (R.reshape(3, 3) @ state.imu.accel_b_mps2 - [0.0, 0.0, 9.81]) * 0.02
+        after = imu_velocity_w()
+        errors.append(np.linalg.norm(after - before - predicted))
+        before = after
+    # The rest is the integrator's implicit joint damping at the impacts: 0.0028 / 0.10.
+    assert np.median(errors) < 0.01 and max(errors) < 0.2
+
+
 @pytest.mark.sim
 def test_stand_controller_keeps_the_g1_upright_for_20_s():
     robot = MujocoRobot()

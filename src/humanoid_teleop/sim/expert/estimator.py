@@ -7,15 +7,16 @@ from the IMU quaternion, as on hardware. Only the twin has ``state.base``.
 
 ``ImuEncoderEstimator`` reads only what a real G1 reports: the joint encoders and the pelvis
 IMU (orientation, gyro, accelerometer). Kinematics with the pelvis at the origin, turned as
-the IMU says, put the soles and the CoM relative to the pelvis. The pelvis velocity is a
-complementary filter: the accelerometer (gravity removed) integrated each tick, pulled by
-``alpha`` towards leg odometry (the stance sole does not move, so the pelvis moves opposite
-to that sole's velocity relative to it; the stance sole is the lower one, blended over a
-centimetre so the hand-over at touchdown is smooth). Odometry alone errs by 0.2 m/s per
-tick (the soles vibrate and roll on their edges); the accelerometer alone drifts. The
-horizontal position is that velocity integrated (it drifts, which the expert does not mind:
-it re-anchors its footstep plan on the measured soles at every lift-off); the height puts
-the stance sole on the ground.
+the IMU says, put the soles and the CoM relative to the pelvis. The IMU's velocity is a
+complementary filter: the accelerometer (its mean over the tick, gravity removed) integrated,
+pulled by ``alpha`` per tick towards leg odometry (the stance sole's pivot does not move, so
+the IMU moves at its velocity relative to that pivot; the pivot is the sole's centre when it
+is flat, the toe or heel edge when it rolls; the stance sole is the lower one, blended over
+a centimetre so the hand-over at touchdown is smooth). Odometry alone errs by 0.2 m/s per
+tick (the soles vibrate and slip); the accelerometer alone drifts. The horizontal position
+is the pelvis velocity integrated (it drifts, which the expert does not mind: it re-anchors
+its footstep plan on the measured soles at every lift-off); the height puts the stance sole
+on the ground.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 
 from humanoid_teleop.contracts import RobotState
 from humanoid_teleop.sim.expert.wholebody import WholeBody, pose_yaw
+from humanoid_teleop.sim.model import IMU_SITE
 
 
 @dataclass(frozen=True)
@@ -105,12 +107,23 @@ class ImuEncoderEstimator:
         self._data = mujoco.MjData(body.model)
         self._jac_com = np.zeros((3, body.model.nv))
         self._jac_site = np.zeros((3, body.model.nv))
+        self._imu_site = mujoco.mj_name2id(body.model, mujoco.mjtObj.mjOBJ_SITE, IMU_SITE)
         self.dt_s, self.alpha, self.blend_m = control_dt_s, alpha, blend_m
         self.reset()
 
     def reset(self) -> None:
         self._pelvis: np.ndarray | None = None  # (3,) estimated pelvis position, world
-        self._vel = np.zeros(3)  # (3,) estimated pelvis velocity, world
+        # The filter runs on the IMU's own velocity (world), whose change over a tick is
+        # what the accelerometer measures: the pelvis origin, 9.5 cm away, also feels the
+        # pelvis's angular acceleration.
+        self._imu_vel = np.zeros(3)
+
+    def _velocity_rel(self, point: np.ndarray, site: int) -> np.ndarray:
+        """(3,) velocity of ``point`` (fixed to the site's body) relative to the pelvis
+        origin, in world axes."""
+        m, d = self._body.model, self._data
+        mujoco.mj_jac(m, d, self._jac_site, None, point, m.site_bodyid[site])
+        return self._jac_site @ d.qvel
 
     def _pivot(self, site: int) -> np.ndarray:
         """(3,) the point of a sole that stays put while it bears weight: its centre when
@@ -135,35 +148,36 @@ class ImuEncoderEstimator:
         mujoco.mj_kinematics(m, d)
         mujoco.mj_comPos(m, d)
         soles_rel = np.array([d.site_xpos[s] for s in self._body.sites])
-        pivots, pivots_vel = [], []
-        for site in self._body.sites:
-            pivot = self._pivot(site)
-            mujoco.mj_jac(m, d, self._jac_site, None, pivot, m.site_bodyid[site])
-            pivots.append(pivot)
-            pivots_vel.append(self._jac_site @ d.qvel)
+        pivots = [self._pivot(site) for site in self._body.sites]
+        pivots_vel = [self._velocity_rel(p, s) for p, s in zip(pivots, self._body.sites, strict=True)]
+        imu_vel_rel = self._velocity_rel(d.site_xpos[self._imu_site], self._imu_site)
         # Weight of the left sole as the stance: 1 when it is well below the right one.
         gap = (pivots[0][2] - pivots[1][2]) / self.blend_m
         w_left = 1.0 / (1.0 + np.exp(np.clip(gap, -50.0, 50.0)))
-        odometry = -(w_left * pivots_vel[0] + (1.0 - w_left) * pivots_vel[1])
+        # The stance pivot stays put: the IMU moves at its velocity relative to the pivot.
+        odometry = imu_vel_rel - (w_left * pivots_vel[0] + (1.0 - w_left) * pivots_vel[1])
         stance_z = w_left * soles_rel[0, 2] + (1.0 - w_left) * soles_rel[1, 2]
         if self._pelvis is None:
             # An episode starts at rest; the odometry of this first tick may come from soles
             # that are not yet loaded.
             self._pelvis = np.array([0.0, 0.0, -stance_z])
-            self._vel = np.zeros(3)
+            self._imu_vel = np.zeros(3)
         else:
+            # The accelerometer's mean specific force over the tick (sim/robot.py), gravity
+            # removed, is the IMU's velocity change over it divided by the tick.
             accel_w = R @ state.imu.accel_b_mps2 - np.array([0.0, 0.0, GRAVITY_MPS2])
-            predicted = self._vel + accel_w * self.dt_s
-            self._vel = predicted + self.alpha * (odometry - predicted)
-            self._pelvis[:2] += self._vel[:2] * self.dt_s
-            self._pelvis[2] = -stance_z  # the stance sole on the ground (z = 0)
+            predicted = self._imu_vel + accel_w * self.dt_s
+            self._imu_vel = predicted + self.alpha * (odometry - predicted)
+        pelvis_vel = self._imu_vel - imu_vel_rel
+        self._pelvis[:2] += pelvis_vel[:2] * self.dt_s
+        self._pelvis[2] = -stance_z  # the stance sole on the ground (z = 0)
         mujoco.mj_jacSubtreeCom(m, d, self._jac_com, idx.pelvis_body)
         gx, gy, gz = state.imu.projected_gravity_b
         soles = np.array([[*(self._pelvis[:2] + soles_rel[i, :2]), pose_yaw(d.site_xmat[s])]
                           for i, s in enumerate(self._body.sites)])  # fmt: skip
         return Measurement(
             com_m=self._pelvis + d.subtree_com[idx.pelvis_body],
-            com_vel_mps=self._vel + self._jac_com @ d.qvel,
+            com_vel_mps=pelvis_vel + self._jac_com @ d.qvel,
             soles=soles,
             sole_z_m=self._pelvis[2] + soles_rel[:, 2],
             pelvis_roll_rad=float(np.arctan2(-gy, -gz)),
