@@ -7,6 +7,8 @@ axis non-zero with probability 0.7, uniform in the range) -> optional random pus
 
 Metrics (over all episodes, samples after a fall excluded):
 - a fall: pelvis below 0.45 m or tilt beyond 1 rad; the episode ends there;
+- a Safety stop: Safety cut the motors to damping and the robot came to rest without
+  falling; ``failure_rate`` (what the fall threshold is checked on) counts both;
 - ``vel_rms_mps``: RMS of |commanded - achieved| planar velocity, achieved = base
   displacement over a trailing 1 s window rotated into the heading frame, sampled only once
   the window starts >= 1 s after the last command change (steady state);

@@ -76,6 +76,10 @@ def _gains(values: dict[str, float]) -> tuple[float, ...]:
     return tuple(float(v) for v in g1.per_joint(values))
 
 
+# What the expert can measure from: the twin's true base, or the encoders and the IMU.
+SENSING = ("true_base", "imu")
+
+
 @dataclass(frozen=True)
 class ExpertConfig:
     gait: GaitConfig = field(default_factory=GaitConfig)
@@ -276,8 +280,6 @@ SETTINGS_ADDED_LATER = {
     "sensing": "true_base",
     "imu_odometry_alpha": 0.02,  # unused with the true base
 }
-
-SENSING = ("true_base", "imu")
 
 
 def calm_config(**overrides) -> ExpertConfig:
