@@ -75,6 +75,7 @@ class SimRobotCounters:
     wall_s: float = 0.0
     final_pelvis_z_m: float = float("nan")
     final_tilt_rad: float = float("nan")
+    final_pelvis_xy_m: tuple[float, float] = (float("nan"), float("nan"))  # it starts at 0, 0
     arrivals: list[float] = field(default_factory=list, repr=False)
 
     def summary(self) -> dict:
@@ -153,6 +154,7 @@ class SimRobot:
             s = robot.read_state()
             n.final_pelvis_z_m = float(s.base.pos_w_m[2])
             n.final_tilt_rad = float(s.base.tilt_rad)
+            n.final_pelvis_xy_m = (float(s.base.pos_w_m[0]), float(s.base.pos_w_m[1]))
             self._finish_stats()
             del reader, writer, participant, domain
         return n
