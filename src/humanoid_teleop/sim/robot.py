@@ -13,10 +13,7 @@ Two clocks:
 
 The IMU reports the orientation and the gyro at the instant of the read, and the
 accelerometer as the mean specific force over the last control period (``substeps`` physics
-steps, averaged in the world frame and turned into the pelvis frame of the read): what an
-IMU sampled at the physics rate gives once its driver averages it down to the control rate.
-A single 500 Hz sample per 20 ms tick aliases the feet's contact spikes into anything that
-integrates it (the walking expert's velocity estimate on the encoders and the IMU).
+steps; control/accel.py says why).
 """
 
 from __future__ import annotations
@@ -31,6 +28,7 @@ import numpy as np
 
 from humanoid_teleop import g1
 from humanoid_teleop.contracts import BasePose, ImuState, RobotCommand, RobotState
+from humanoid_teleop.control.accel import PeriodMeanAccel
 from humanoid_teleop.control.robot import NotConnectedError
 from humanoid_teleop.sim.model import ModelIndex, Variant, build_model
 
@@ -105,9 +103,7 @@ class MujocoRobot:
         self._command_sim_time_s = 0.0
         self._push_force_w = np.zeros(3)
         self._push_until_s = -1.0
-        # World-frame specific force of the last control period's physics steps (a ring).
-        self._accel_w = np.zeros((self.config.substeps, 3))
-        self._accel_samples = 0
+        self._accel = PeriodMeanAccel(self.config.substeps)
         self.reset()
 
     # -- Robot protocol ------------------------------------------------------------------
@@ -196,7 +192,7 @@ class MujocoRobot:
             self._command_sim_time_s = 0.0
             self._push_until_s = -1.0
             self.data.xfrc_applied[:] = 0.0
-            self._accel_samples = 0
+            self._accel.reset()
             self.motor_stats.reset()
             if self.config.clock == "realtime":
                 self._wall_offset_s = time.monotonic()
@@ -245,23 +241,16 @@ class MujocoRobot:
         # mj_step evaluated the sensors in its forward pass: the accelerometer holds the
         # specific force this step integrated, the orientation the one it started from.
         quat = d.sensordata[idx.imu_quat]
-        accel_w = _rotate(quat / np.linalg.norm(quat), d.sensordata[idx.accel])
-        self._accel_w[self._accel_samples % len(self._accel_w)] = accel_w
-        self._accel_samples += 1
+        self._accel.add(quat / np.linalg.norm(quat), d.sensordata[idx.accel])
 
     def _state(self) -> RobotState:
         d, idx = self.data, self.index
         quat = d.sensordata[idx.imu_quat]
         quat = quat / np.linalg.norm(quat)
-        if self._accel_samples:
-            n = min(self._accel_samples, len(self._accel_w))
-            accel_b = _rotate(_conjugate(quat), self._accel_w[:n].mean(axis=0))
-        else:  # just reset: no physics step yet
-            accel_b = d.sensordata[idx.accel]
         imu = ImuState(
             quat_wxyz=quat,
             gyro_b_radps=d.sensordata[idx.gyro],
-            accel_b_mps2=accel_b,
+            accel_b_mps2=self._accel.mean_b(quat, d.sensordata[idx.accel]),
         )
         base = BasePose(
             pos_w_m=d.qpos[0:3],
@@ -301,6 +290,3 @@ def _rotate(quat_wxyz: np.ndarray, v: np.ndarray) -> np.ndarray:
     mujoco.mju_rotVecQuat(out, v, quat_wxyz)
     return out
 
-
-def _conjugate(quat_wxyz: np.ndarray) -> np.ndarray:
-    return np.array([quat_wxyz[0], -quat_wxyz[1], -quat_wxyz[2], -quat_wxyz[3]])

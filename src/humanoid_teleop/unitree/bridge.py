@@ -3,7 +3,9 @@
 Threads: the caller's control loop (50 Hz) calls ``read_state``/``send``; the bridge's own
 thread runs at 500 Hz and each tick
   1. takes the newest ``rt/lowstate`` sample, drops (and counts) bad-CRC / invalid ones,
-     stamps good ones with the monotonic receive time and remembers ``mode_machine``;
+     stamps good ones with the monotonic receive time and remembers ``mode_machine``; the
+     accelerometer it reports is the mean over the last control period's samples
+     (control/accel.py), as the twin in-process reports it;
   2. checks the watchdog: no valid LowState for ``lowstate_timeout_s`` -> latched fault:
      stop commanding motion, stream damping (kp 0, kd 8, tau 0), report it in ``health``;
   3. writes one ``rt/lowcmd`` with its CRC, echoing ``mode_machine``.
@@ -18,6 +20,7 @@ motors). ``send`` of a damping command (e-stop) is on the wire at the next 2 ms 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 
 from humanoid_teleop import g1
 from humanoid_teleop.contracts import ContractError, RobotCommand, RobotState
+from humanoid_teleop.control.accel import PeriodMeanAccel
 from humanoid_teleop.control.robot import NotConnectedError, RobotError
 from humanoid_teleop.unitree import convert, dds
 from humanoid_teleop.unitree import crc as _crc
@@ -204,6 +208,10 @@ class G1Bridge:
         self._streaming = False
         self._fault = ""
         self._counters = _Counters()
+        # LowState arrives at the stream's rate (500 Hz on the G1, as the commands go out):
+        # one control period holds this many samples.
+        c = self.config
+        self._accel = PeriodMeanAccel(max(1, round(c.control_dt_s / c.command_period_s)))
         self._domain = self._participant = self._reader = self._writer = None
 
     def _require_connected(self) -> None:
@@ -262,9 +270,15 @@ class G1Bridge:
                 good = (msg, convert.lowstate_to_state(msg, time.monotonic()))
             except ContractError:
                 self._counters.states_invalid += 1
+                continue
+            self._accel.add(good[1].imu.quat_wxyz, good[1].imu.accel_b_mps2)
         if good is not None:
+            # The accelerometer as the twin reports it: the control period's mean.
+            imu = good[1].imu
+            mean = self._accel.mean_b(imu.quat_wxyz, imu.accel_b_mps2)
+            state = dataclasses.replace(good[1], imu=dataclasses.replace(imu, accel_b_mps2=mean))
             with self._lock:
-                self._state = good[1]
+                self._state = state
                 self._last_rx_s = good[1].timestamp_s
                 self._mode_machine = int(good[0].mode_machine)
                 self._counters.states_received += 1

@@ -163,7 +163,7 @@ class ImuEncoderEstimator:
             self._pelvis = np.array([0.0, 0.0, -stance_z])
             self._imu_vel = np.zeros(3)
         else:
-            # The accelerometer's mean specific force over the tick (sim/robot.py), gravity
+            # The accelerometer's mean specific force over the tick (control/accel.py), gravity
             # removed, is the IMU's velocity change over it divided by the tick.
             accel_w = R @ state.imu.accel_b_mps2 - np.array([0.0, 0.0, GRAVITY_MPS2])
             predicted = self._imu_vel + accel_w * self.dt_s
