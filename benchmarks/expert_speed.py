@@ -1,11 +1,12 @@
 """How fast the walking expert computes, and how fast expert data collection runs.
 
     PYTHONPATH=src python benchmarks/expert_speed.py [--walk-s 20] [--episodes 2] [--episode-s 10]
+        [--controller expert|expert:imu|expert:calm]
 
 Prints a markdown table (machine first). Single-threaded: the thread-pool variables are
 pinned to 1 before numpy / mujoco load. Rows:
 
-(a) expert ``act``: wall time of ``WalkingExpert.act`` alone per 50 Hz control tick, over
+(a) expert ``act`` (``--controller``): wall time of ``act`` alone per 50 Hz control tick, over
     ``--walk-s`` of ticks of the collection loop (seeded varied command schedule, no noise,
     no pushes; another episode seed runs if one falls); every tick is a sample;
 (b) collection tick: the whole collection tick around it (read state, observation, act,
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=2)
     parser.add_argument("--episode-s", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--controller", default="expert", help="the expert variant timed in (a)")
     args = parser.parse_args(argv)
     pin_single_thread()
 
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from humanoid_teleop import g1
     from humanoid_teleop.sim import collect as col
-    from humanoid_teleop.sim.expert import WalkingExpert
+    from humanoid_teleop.controllers import make_controller
     from humanoid_teleop.sim.robot import MujocoRobot, MujocoRobotConfig
 
     t_total = time.perf_counter()
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     loop_wall_s = 0.0
     ramp_ticks = round(2.5 / g1.CONTROL_DT_S) + 1
     while ticks < need_ticks and episodes < 10:
-        expert = _Timed(WalkingExpert())
+        expert = _Timed(make_controller(args.controller))
         cfg = col.CollectConfig(
             episodes=1, seconds=(need_ticks - ticks) * g1.CONTROL_DT_S, seed=args.seed,
             action_noise_std_rad=0.0, push_probability=0.0,
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             falls.append(f"episode {episodes - 1} at {n * g1.CONTROL_DT_S:.1f} s ({reason})")
     act_ms = np.asarray(act_s) * 1e3
     rows.append((
-        "(a) expert act", f"{ticks} ticks in {episodes} episode(s), {walking} with a non-zero command",
+        f"(a) {args.controller} act", f"{ticks} ticks in {episodes} episode(s), {walking} with a non-zero command",
         f"{np.median(act_ms):.2f} ms", f"{np.percentile(act_ms, 99):.2f} ms",
         f"{act_ms.max():.2f} ms", f"{np.median(act_ms) / (g1.CONTROL_DT_S * 1e3):.1%}",
     ))  # fmt: skip
