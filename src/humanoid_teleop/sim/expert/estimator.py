@@ -27,6 +27,8 @@ import mujoco
 import numpy as np
 
 from humanoid_teleop.contracts import RobotState
+from humanoid_teleop.control.stand import pelvis_roll_pitch
+from humanoid_teleop.sim.expert.preview import GRAVITY_MPS2
 from humanoid_teleop.sim.expert.wholebody import WholeBody, pose_yaw
 from humanoid_teleop.sim.model import IMU_SITE
 
@@ -84,9 +86,6 @@ class TrueBaseEstimator:
             pelvis_rate_b_radps=state.imu.gyro_b_radps.copy(),
             pelvis_z_m=float(state.base.pos_w_m[2]),
         )
-
-
-GRAVITY_MPS2 = 9.81
 
 
 # Sole corners relative to the sole site (heel / toe, either side), from the foot's collision
@@ -172,7 +171,7 @@ class ImuEncoderEstimator:
         self._pelvis[:2] += pelvis_vel[:2] * self.dt_s
         self._pelvis[2] = -stance_z  # the stance sole on the ground (z = 0)
         mujoco.mj_jacSubtreeCom(m, d, self._jac_com, idx.pelvis_body)
-        gx, gy, gz = state.imu.projected_gravity_b
+        roll, pitch = pelvis_roll_pitch(state)
         soles = np.array([[*(self._pelvis[:2] + soles_rel[i, :2]), pose_yaw(d.site_xmat[s])]
                           for i, s in enumerate(self._body.sites)])  # fmt: skip
         return Measurement(
@@ -180,8 +179,8 @@ class ImuEncoderEstimator:
             com_vel_mps=pelvis_vel + self._jac_com @ d.qvel,
             soles=soles,
             sole_z_m=self._pelvis[2] + soles_rel[:, 2],
-            pelvis_roll_rad=float(np.arctan2(-gy, -gz)),
-            pelvis_pitch_rad=float(np.arctan2(gx, -gz)),
+            pelvis_roll_rad=roll,
+            pelvis_pitch_rad=pitch,
             pelvis_yaw_rad=float(np.arctan2(R[1, 0], R[0, 0])),
             pelvis_rate_b_radps=state.imu.gyro_b_radps.copy(),
             pelvis_z_m=float(self._pelvis[2]),
