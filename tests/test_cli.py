@@ -29,6 +29,23 @@ def test_validate_stand_writes_the_report(tmp_path):
     }
     assert report["falls"] == 0 and report["passed"] is True and code == 0
     assert 0 < report["max_torque_ratio"] < 1
+    assert report["imu_errors"] is None  # an exact IMU unless --imu-errors
+
+
+@pytest.mark.sim
+def test_validate_with_imu_errors_records_them_and_repeats_across_workers(tmp_path):
+    from dataclasses import asdict
+
+    from humanoid_teleop.sim.imu_errors import ImuErrors
+
+    reports = []
+    for name, workers in (("a.json", "1"), ("b.json", "2")):
+        main(["validate", "--controller", "stand", "--episodes", "2", "--seconds", "3",
+              "--imu-errors", "--workers", workers, "--json", str(tmp_path / name)])  # fmt: skip
+        reports.append(json.loads((tmp_path / name).read_text()))
+    a, b = reports
+    assert a["imu_errors"] == asdict(ImuErrors())
+    assert a["per_episode"] == b["per_episode"] and a["vel_rms_mps"] == b["vel_rms_mps"]
 
 
 @pytest.mark.sim

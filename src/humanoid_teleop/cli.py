@@ -87,6 +87,7 @@ def validate(
     json_out: Annotated[Path | None, tyro.conf.arg(name="json")] = None,
     attach: bool = False,
     workers: int = 1,
+    imu_errors: bool = False,
 ) -> int:
     """Closed-loop episodes of a controller in the twin under seeded random commands.
 
@@ -108,12 +109,15 @@ def validate(
             hardware gate reads (policy controllers only).
         workers: Processes running episodes side by side (one per core; the report does
             not depend on it).
+        imu_errors: The twin's IMU reports with a real part's biases, noise and attitude
+            error (drawn per episode; sim/imu_errors.py) instead of the exact truth.
     """
     _prepare_gl()
     from tqdm import tqdm
 
     from humanoid_teleop.contracts import CommandRanges
     from humanoid_teleop.controllers import default_command_ranges, make_controller
+    from humanoid_teleop.sim.imu_errors import ImuErrors
     from humanoid_teleop.sim.validate import ValidationConfig
     from humanoid_teleop.sim.validate import validate as run_validation
 
@@ -136,7 +140,8 @@ def validate(
                   f"{defaults.as_dict()}; commands beyond it count as tracking error",
                   file=sys.stderr)  # fmt: skip
     config = ValidationConfig(
-        episodes=episodes, seconds=seconds, seed=seed, command_ranges=ranges, pushes=pushes
+        episodes=episodes, seconds=seconds, seed=seed, command_ranges=ranges, pushes=pushes,
+        imu_errors=ImuErrors() if imu_errors else None,
     )
     bar = tqdm(total=episodes, desc=f"validate {controller}", unit="episode")
     falls = 0

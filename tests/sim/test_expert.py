@@ -10,11 +10,13 @@ import pytest
 
 from humanoid_teleop import g1
 from humanoid_teleop.contracts import Mode, RobotCommand, VelocityCommand
+from humanoid_teleop.control.accel import quat_matrix
 from humanoid_teleop.control.controller import Controller
 from humanoid_teleop.control.stand import StandController
 from humanoid_teleop.sim.expert import ExpertConfig, WalkingExpert, calm_config
 from humanoid_teleop.sim.expert.footsteps import LEFT, RIGHT, GaitConfig, step_target
-from humanoid_teleop.sim.robot import MujocoRobot
+from humanoid_teleop.sim.imu_errors import ImuErrors
+from humanoid_teleop.sim.robot import MujocoRobot, MujocoRobotConfig
 
 
 def _episode(
@@ -23,13 +25,15 @@ def _episode(
     expert: WalkingExpert | None = None,
     push: tuple[float, np.ndarray] | None = None,
     sensors_only: bool = False,
+    imu_errors: ImuErrors | None = None,
 ):
     """Drive the twin with the expert; returns (robot, expert, fell_at_s or None, base
     velocity history (T, 2) world x/y). ``push``: (time s, impulse N s, world) over 0.1 s.
     ``sensors_only``: the expert gets the states without the twin's true base, as from a
     real G1, and takes over after 2 s of the stand controller (as after the Safety ramp: the
-    keyframe's drop onto the floor would otherwise start its velocity estimate off)."""
-    robot = MujocoRobot()
+    keyframe's drop onto the floor would otherwise start its velocity estimate off).
+    ``imu_errors``: the twin's IMU reports with them (seed 0)."""
+    robot = MujocoRobot(MujocoRobotConfig(imu_errors=imu_errors))
     robot.connect()
     state = robot.read_state()
     expert = expert or WalkingExpert()
@@ -229,17 +233,43 @@ def test_walks_3_m_forward_and_stops_upright():
 
 
 @pytest.mark.sim
-def test_walks_and_stops_on_the_encoders_and_the_imu_alone():
-    """expert:imu never sees the twin's true base (the states it gets carry none)."""
+@pytest.mark.parametrize("imu_errors", [None, ImuErrors()], ids=["exact_imu", "imu_errors"])
+def test_walks_and_stops_on_the_encoders_and_the_imu_alone(imu_errors):
+    """expert:imu never sees the twin's true base (the states it gets carry none), and walks
+    on an exact IMU or one with a real part's biases, noise and attitude error."""
     schedule = [(0.0, VelocityCommand()), (1.0, VelocityCommand(0.3, 0.0, 0.0)),
                 (7.0, VelocityCommand(0.0, 0.0, 0.5)), (9.0, VelocityCommand())]  # fmt: skip
     expert = WalkingExpert(ExpertConfig(sensing="imu"))
-    robot, expert, fell, vel = _episode(schedule, 12.0, expert, sensors_only=True)
+    robot, expert, fell, vel = _episode(schedule, 12.0, expert, sensors_only=True,
+                                        imu_errors=imu_errors)  # fmt: skip
     assert fell is None and not expert.stepping
     x, y = _base_xy_m(robot)
     yaw = 2 * math.atan2(robot.data.qpos[6], robot.data.qpos[3])
-    assert x > 1.2 and abs(y) < 0.5  # measured 1.75 m and -0.08 m
-    assert yaw > 0.6  # turned in place (1 rad commanded; measured 1.06)
+    assert x > 1.2 and abs(y) < 0.5  # measured 1.75 m and -0.06 m (errors: 1.71, 0.11)
+    assert yaw > 0.6  # turned in place (1 rad commanded; measured 1.07, errors 1.05)
+
+
+@pytest.mark.sim
+def test_the_imu_estimate_learns_the_accelerometer_error_while_standing():
+    """A biased accelerometer read along a tilted attitude leaves a false acceleration; while
+    the expert stands, the estimator learns it (IMU frame) and its velocity stays at rest."""
+    errors = ImuErrors(accel_bias_mps2=0.1, tilt_bias_rad=0.02, gyro_noise_radps=0.0,
+                       accel_noise_mps2=0.0, tilt_noise_rad=0.0)  # fmt: skip
+    expert = WalkingExpert(ExpertConfig(sensing="imu"))
+    robot, expert, fell, _ = _episode([(0.0, VelocityCommand())], 3.0, expert,
+                                      sensors_only=True, imu_errors=errors)  # fmt: skip
+    assert fell is None
+    state = robot.read_state()
+    R_true, R_imu = quat_matrix(state.base.quat_wxyz), quat_matrix(state.imu.quat_wxyz)
+    gravity = np.array([0.0, 0.0, 9.81])
+    # At rest the accelerometer reads gravity in its true frame plus its bias; the estimator
+    # removes gravity along the IMU's attitude, so the rest is what it must learn.
+    false_accel = robot._imu_errors.accel_bias + R_true.T @ gravity - R_imu.T @ gravity
+    assert np.linalg.norm(false_accel[:2]) > 0.2  # m/s^2: not a trivial error
+    learnt = expert.estimator.accel_bias_b
+    assert np.allclose(learnt, false_accel, atol=0.02)  # measured within 1.4 mm/s^2
+    at_rest = expert.estimator.measure(dataclasses.replace(state, base=None), standing=True)
+    assert np.linalg.norm(at_rest.com_vel_mps[:2]) < 0.02
 
 
 @pytest.mark.sim
@@ -252,9 +282,9 @@ def test_the_imu_estimate_follows_the_true_base():
     estimator = ImuEncoderEstimator(expert.body, expert.control_dt_s, ExpertConfig().imu_odometry_alpha)
     truth_measure, errors = expert.estimator.measure, []
 
-    def measure_both(state):
-        truth = truth_measure(state)
-        guess = estimator.measure(dataclasses.replace(state, base=None))
+    def measure_both(state, standing=False):
+        truth = truth_measure(state, standing)
+        guess = estimator.measure(dataclasses.replace(state, base=None), standing)
         # The estimate's origin drifts: compare the CoM relative to the soles' midpoint.
         guess_com = guess.com_m[:2] - guess.soles[:, :2].mean(axis=0)
         truth_com = truth.com_m[:2] - truth.soles[:, :2].mean(axis=0)

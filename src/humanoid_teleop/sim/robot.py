@@ -13,7 +13,9 @@ Two clocks:
 
 The IMU reports the orientation and the gyro at the instant of the read, and the
 accelerometer as the mean specific force over the last control period (``substeps`` physics
-steps; control/accel.py says why).
+steps; control/accel.py says why). They are exact unless ``imu_errors`` is set: then a real
+IMU's biases, noise and attitude error are added (sim/imu_errors.py), drawn anew at each
+reset from its ``imu_seed``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from humanoid_teleop import g1
 from humanoid_teleop.contracts import BasePose, ImuState, RobotCommand, RobotState
 from humanoid_teleop.control.accel import PeriodMeanAccel
 from humanoid_teleop.control.robot import NotConnectedError
+from humanoid_teleop.sim.imu_errors import ImuErrorModel, ImuErrors
 from humanoid_teleop.sim.model import ModelIndex, Variant, build_model
 
 
@@ -40,6 +43,7 @@ class MujocoRobotConfig:
     control_dt_s: float = g1.CONTROL_DT_S
     keyframe: str = "home"
     extrapolate_targets: bool = True
+    imu_errors: ImuErrors | None = None  # None: the IMU reports the exact truth
 
     def __post_init__(self):
         ratio = self.control_dt_s / g1.PHYSICS_DT_S
@@ -104,6 +108,8 @@ class MujocoRobot:
         self._push_force_w = np.zeros(3)
         self._push_until_s = -1.0
         self._accel = PeriodMeanAccel(self.config.substeps)
+        errors = self.config.imu_errors
+        self._imu_errors = ImuErrorModel(errors) if errors is not None else None
         self.reset()
 
     # -- Robot protocol ------------------------------------------------------------------
@@ -169,8 +175,10 @@ class MujocoRobot:
         joint_offsets_rad: np.ndarray | None = None,
         base_yaw_rad: float = 0.0,
         base_xy_m: tuple[float, float] = (0.0, 0.0),
+        imu_seed: int = 0,
     ) -> None:
-        """Put the robot at a keyframe (optionally perturbed); motors go to zero torque."""
+        """Put the robot at a keyframe (optionally perturbed); motors go to zero torque.
+        With ``imu_errors`` configured, the IMU's errors are drawn anew from ``imu_seed``."""
         with self._lock:
             key = self.model.key(keyframe or self.config.keyframe).id
             mujoco.mj_resetDataKeyframe(self.model, self.data, key)
@@ -193,6 +201,8 @@ class MujocoRobot:
             self._push_until_s = -1.0
             self.data.xfrc_applied[:] = 0.0
             self._accel.reset()
+            if self._imu_errors is not None:
+                self._imu_errors.redraw(imu_seed)
             self.motor_stats.reset()
             if self.config.clock == "realtime":
                 self._wall_offset_s = time.monotonic()
@@ -241,15 +251,21 @@ class MujocoRobot:
         # mj_step evaluated the sensors in its forward pass: the accelerometer holds the
         # specific force this step integrated, the orientation the one it started from.
         quat = d.sensordata[idx.imu_quat]
-        self._accel.add(quat / np.linalg.norm(quat), d.sensordata[idx.accel])
+        quat, accel = quat / np.linalg.norm(quat), d.sensordata[idx.accel]
+        if self._imu_errors is not None:
+            quat = self._imu_errors.attitude(quat, d.time)
+            accel = self._imu_errors.accel_sample(accel)
+        self._accel.add(quat, accel)
 
     def _state(self) -> RobotState:
         d, idx = self.data, self.index
         quat = d.sensordata[idx.imu_quat]
-        quat = quat / np.linalg.norm(quat)
+        quat, gyro = quat / np.linalg.norm(quat), d.sensordata[idx.gyro]
+        if self._imu_errors is not None:
+            quat, gyro = self._imu_errors.read(quat, gyro, d.time)
         imu = ImuState(
             quat_wxyz=quat,
-            gyro_b_radps=d.sensordata[idx.gyro],
+            gyro_b_radps=gyro,
             accel_b_mps2=self._accel.mean_b(quat, d.sensordata[idx.accel]),
         )
         base = BasePose(

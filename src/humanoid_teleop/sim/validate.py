@@ -3,7 +3,8 @@
 Each episode: reset to the ``home`` keyframe with small random joint offsets and a random
 heading -> Safety arms and ramps (not counted in the episode time) -> ``seconds`` of active
 control under a piecewise-constant command schedule (segments of 3-6 s; 20% stand, else each
-axis non-zero with probability 0.7, uniform in the range) -> optional random pushes.
+axis non-zero with probability 0.7, uniform in the range) -> optional random pushes; the
+IMU is exact unless ``imu_errors`` is set (then each episode draws its own biases).
 
 Metrics (over all episodes, samples after a fall excluded):
 - a fall: pelvis below 0.45 m or tilt beyond 1 rad; the episode ends there;
@@ -36,6 +37,7 @@ from humanoid_teleop.contracts import CommandRanges, VelocityCommand
 from humanoid_teleop.control.controller import Controller
 from humanoid_teleop.control.loop import ControlLoop
 from humanoid_teleop.control.safety import Safety
+from humanoid_teleop.sim.imu_errors import ImuErrors
 from humanoid_teleop.sim.robot import MujocoRobot, MujocoRobotConfig
 
 LIMIT_MARGIN_RAD = 0.01
@@ -86,6 +88,7 @@ class ValidationConfig:
     window_s: float = 1.0
     init_joint_noise_rad: float = 0.02
     max_ramp_s: float = 4.0
+    imu_errors: ImuErrors | None = None  # None: an exact IMU
 
     def __post_init__(self):
         if self.episodes < 1 or self.seconds <= 0:
@@ -115,15 +118,22 @@ def command_schedule(
 
 
 def perturbed_reset(
-    robot: MujocoRobot, rng: np.random.Generator, joint_noise_rad: float, random_yaw: bool = True
+    robot: MujocoRobot,
+    rng: np.random.Generator,
+    joint_noise_rad: float,
+    random_yaw: bool = True,
+    imu_seed: int = 0,
 ) -> None:
-    """Home keyframe with random upper-body joint offsets and (optionally) a random heading."""
+    """Home keyframe with random upper-body joint offsets and (optionally) a random heading;
+    the IMU's errors, if the twin has them, drawn from ``imu_seed`` (not from ``rng``, so
+    the commands and pushes of a seed do not depend on them)."""
     # Offsets on the upper body only: the ramp holds no balance, and leg offsets of a
     # hundredth of a radian can tip the robot before the controller is in charge.
     offsets = rng.normal(0.0, joint_noise_rad, g1.NUM_JOINTS)
     offsets[g1.LEG_JOINTS] = 0.0
     yaw = float(rng.uniform(-math.pi, math.pi))
-    robot.reset("home", joint_offsets_rad=offsets, base_yaw_rad=yaw if random_yaw else 0.0)
+    robot.reset("home", joint_offsets_rad=offsets, base_yaw_rad=yaw if random_yaw else 0.0,
+                imu_seed=imu_seed)  # fmt: skip
 
 
 def push_times(rng: np.random.Generator, seconds: float, cfg: PushConfig) -> list[float]:
@@ -165,7 +175,7 @@ def run_episode(
 ) -> EpisodeResult:
     rng = np.random.default_rng(episode_seed)
     schedule = command_schedule(rng, config.seconds, config.command_ranges, config.schedule)
-    perturbed_reset(robot, rng, config.init_joint_noise_rad)
+    perturbed_reset(robot, rng, config.init_joint_noise_rad, imu_seed=episode_seed)
     robot.connect()
     safety = Safety()
     loop = ControlLoop(robot, controller, safety)
@@ -264,6 +274,7 @@ def summarize(
         "seconds_per_episode": config.seconds,
         "seed": config.seed,
         "pushes": asdict(config.push) if config.pushes else None,
+        "imu_errors": asdict(config.imu_errors) if config.imu_errors else None,
         "command_ranges": sampled,
         "command_ranges_requested": config.command_ranges.as_dict(),
         "falls": falls,
@@ -315,7 +326,7 @@ def validate(
     if workers == 1:
         controller = make_controller()
         name = controller.name
-        robot = MujocoRobot(MujocoRobotConfig(control_dt_s=controller.control_dt_s))
+        robot = _twin(controller, config)
         episodes = (run_episode(controller, robot, config, _episode_seed(config, i))
                     for i in range(config.episodes))  # fmt: skip
         results = _collect(episodes, progress)
@@ -328,6 +339,11 @@ def validate(
             seeds = [_episode_seed(config, i) for i in range(config.episodes)]
             results = _collect(pool.map(_worker_episode, [config] * len(seeds), seeds), progress)
     return summarize(name, config, results, time.perf_counter() - start)
+
+
+def _twin(controller: Controller, config: ValidationConfig) -> MujocoRobot:
+    return MujocoRobot(MujocoRobotConfig(control_dt_s=controller.control_dt_s,
+                                         imu_errors=config.imu_errors))  # fmt: skip
 
 
 def _episode_seed(config: ValidationConfig, index: int) -> int:
@@ -350,9 +366,7 @@ _worker: dict = {}
 def _worker_init(make_controller: Callable[[], Controller]) -> None:
     # Thread pools are left as a serial run sizes them: a policy's arithmetic, and with it
     # the episode, could otherwise differ in the last bits from the serial report.
-    controller = make_controller()
-    _worker["controller"] = controller
-    _worker["robot"] = MujocoRobot(MujocoRobotConfig(control_dt_s=controller.control_dt_s))
+    _worker["controller"] = make_controller()
 
 
 def _worker_controller_name() -> str:
@@ -360,4 +374,7 @@ def _worker_controller_name() -> str:
 
 
 def _worker_episode(config: ValidationConfig, seed: int) -> EpisodeResult:
+    if "robot" not in _worker or _worker["robot_for"] != config.imu_errors:
+        _worker["robot"] = _twin(_worker["controller"], config)
+        _worker["robot_for"] = config.imu_errors
     return run_episode(_worker["controller"], _worker["robot"], config, seed)

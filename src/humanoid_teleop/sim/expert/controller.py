@@ -372,7 +372,7 @@ class WalkingExpert:
         c = self.config
         dt = c.control_dt_s
         t = state.timestamp_s
-        meas = self.estimator.measure(state)
+        meas = self.estimator.measure(state, standing=not self._stepping)
         self._t_s = t
         command = self._ramp_command(command)
         self._command = command

@@ -13,7 +13,13 @@ pulled by ``alpha`` per tick towards leg odometry (the stance sole's pivot does 
 the IMU moves at its velocity relative to that pivot; the pivot is the sole's centre when it
 is flat, the toe or heel edge when it rolls; the stance sole is the lower one, blended over
 a centimetre so the hand-over at touchdown is smooth). Odometry alone errs by 0.2 m/s per
-tick (the soles vibrate and slip); the accelerometer alone drifts. The horizontal position
+tick (the soles vibrate and slip); the accelerometer alone drifts. A real accelerometer is
+biased, and gravity removed along a slightly wrong attitude leaves g x (tilt error) (0.17
+m/s^2 per degree): the filter also estimates that error, in the IMU frame, from the same
+innovation (odometry minus prediction), while the expert stands: on planted feet the
+odometry does not slip, so the pull towards it is five times stronger there
+(``standing_alpha``) and the error is learnt in the first second of standing; while stepping
+the estimate is held (the odometry's slip would pass for a bias). The horizontal position
 is the pelvis velocity integrated (it drifts, which the expert does not mind: it re-anchors
 its footstep plan on the measured soles at every lift-off); the height puts the stance sole
 on the ground.
@@ -59,7 +65,7 @@ class TrueBaseEstimator:
     def reset(self) -> None:
         """Nothing to forget: every measurement is the twin's truth at that tick."""
 
-    def measure(self, state: RobotState) -> Measurement:
+    def measure(self, state: RobotState, standing: bool = False) -> Measurement:
         if state.base is None:
             raise MissingBaseStateError("TrueBaseEstimator needs state.base (twin only)")
         m, d, idx = self._body.model, self._data, self._body.index
@@ -93,21 +99,29 @@ class TrueBaseEstimator:
 SOLE_CORNERS_M = np.array([[-0.094, -0.026, 0.0], [-0.094, 0.026, 0.0],
                            [0.092, -0.026, 0.0], [0.092, 0.026, 0.0]])  # fmt: skip
 PIVOT_SOFTNESS_M = 0.002
+_GRAVITY_W = np.array([0.0, 0.0, GRAVITY_MPS2])
+# The odometry's pull per tick while the expert stands (feet planted: the odometry does not
+# slip); ``alpha`` (ExpertConfig.imu_odometry_alpha) while it steps.
+STANDING_ALPHA = 0.1
 
 
 class ImuEncoderEstimator:
     """The expert's measurement from the joint encoders and the pelvis IMU alone (see the
     module docstring). Call ``reset`` at the start of each episode."""
 
-    def __init__(self, body: WholeBody, control_dt_s: float, alpha: float, blend_m: float = 0.01):
-        if not 0.0 < alpha <= 1.0 or control_dt_s <= 0.0 or blend_m <= 0.0:
-            raise ValueError("expected 0 < alpha <= 1, control_dt_s > 0 and blend_m > 0")
+    def __init__(self, body: WholeBody, control_dt_s: float, alpha: float, blend_m: float = 0.01,
+                 standing_alpha: float = STANDING_ALPHA):  # fmt: skip
+        if not (0.0 < alpha <= 1.0 and 0.0 < standing_alpha <= 1.0):
+            raise ValueError("expected 0 < alpha <= 1 and 0 < standing_alpha <= 1")
+        if control_dt_s <= 0.0 or blend_m <= 0.0:
+            raise ValueError("expected control_dt_s > 0 and blend_m > 0")
         self._body = body
         self._data = mujoco.MjData(body.model)
         self._jac_com = np.zeros((3, body.model.nv))
         self._jac_site = np.zeros((3, body.model.nv))
         self._imu_site = mujoco.mj_name2id(body.model, mujoco.mjtObj.mjOBJ_SITE, IMU_SITE)
         self.dt_s, self.alpha, self.blend_m = control_dt_s, alpha, blend_m
+        self.standing_alpha = standing_alpha
         self.reset()
 
     def reset(self) -> None:
@@ -116,6 +130,7 @@ class ImuEncoderEstimator:
         # what the accelerometer measures: the pelvis origin, 9.5 cm away, also feels the
         # pelvis's angular acceleration.
         self._imu_vel = np.zeros(3)
+        self.accel_bias_b = np.zeros(3)  # (3,) accelerometer minus specific force, IMU frame
 
     def _velocity_rel(self, point: np.ndarray, site: int) -> np.ndarray:
         """(3,) velocity of ``point`` (fixed to the site's body) relative to the pelvis
@@ -133,8 +148,14 @@ class ImuEncoderEstimator:
         w = np.exp(-(heights - heights.min()) / PIVOT_SOFTNESS_M)
         return (w / w.sum()) @ corners
 
-    def measure(self, state: RobotState) -> Measurement:
+    def measure(self, state: RobotState, standing: bool = False) -> Measurement:
+        """``standing``: the robot stands on planted feet, so the odometry is trusted more."""
         m, d, idx = self._body.model, self._data, self._body.index
+        alpha = self.standing_alpha if standing else self.alpha
+        # The bias is learnt only on planted feet, with the pull that makes the velocity-and-
+        # bias filter critically damped (time constant 2 dt / alpha = 0.4 s), and held while
+        # stepping: there the odometry's slip would be taken for a bias.
+        bias_gain = alpha * alpha / 4 if standing else 0.0
         R = _quat_mat(state.imu.quat_wxyz)
         # The pelvis at the origin, turned as the IMU says, not translating: positions and
         # velocities below are relative to the pelvis, in world axes.
@@ -164,9 +185,12 @@ class ImuEncoderEstimator:
         else:
             # The accelerometer's mean specific force over the tick (control/accel.py), gravity
             # removed, is the IMU's velocity change over it divided by the tick.
-            accel_w = R @ state.imu.accel_b_mps2 - np.array([0.0, 0.0, GRAVITY_MPS2])
+            accel_w = R @ (state.imu.accel_b_mps2 - self.accel_bias_b) - _GRAVITY_W
             predicted = self._imu_vel + accel_w * self.dt_s
-            self._imu_vel = predicted + self.alpha * (odometry - predicted)
+            innovation = odometry - predicted
+            self._imu_vel = predicted + alpha * innovation
+            # Velocity running ahead of the odometry means the accelerometer reads high.
+            self.accel_bias_b -= (bias_gain / self.dt_s) * (R.T @ innovation)
         pelvis_vel = self._imu_vel - imu_vel_rel
         self._pelvis[:2] += pelvis_vel[:2] * self.dt_s
         self._pelvis[2] = -stance_z  # the stance sole on the ground (z = 0)
