@@ -5,10 +5,11 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
-from humanoid_teleop.contracts import VelocityCommand
+from humanoid_teleop.contracts import CommandRanges, VelocityCommand
 from humanoid_teleop.gait import (
     CommandShaping,
     GaitClock,
+    GaitClockConfig,
     GaitTiming,
     clock_phases,
     phase_features,
@@ -43,14 +44,33 @@ def test_walk_then_stop_timeline():
     assert stopped[-1] is None and stopped[0] is not None  # finishes its steps, then stands
 
 
+WIDE = CommandRanges((-0.2, 0.6), (-0.15, 0.15), (-0.6, 0.6))
+
+
+def test_faster_walking_quickens_the_cycle():
+    timing = GaitTiming()
+    assert timing.fast.timing(0.4, 0.15, 0.35) == (0.15, 0.35)  # the default envelope
+    assert timing.fast.timing(-0.6, 0.15, 0.35) == pytest.approx((0.12, 0.28))
+    assert timing.fast.timing(0.5, 0.15, 0.35) == pytest.approx((0.135, 0.315))
+    # The clock, its envelope widened like the expert's, cycles faster at 0.6 m/s.
+    config = GaitClockConfig(shaping=CommandShaping(ranges=WIDE))
+    for vx, cycle_s in ((0.3, 0.5), (0.6, 0.4)):
+        phases = clock_phases(np.tile([vx, 0.0, 0.0], (500, 1)), config)
+        # The phase wraps once per left + right step: every 2 cycles in steady walking.
+        wraps = [i for i in range(200, 499) if phases[i + 1] < phases[i]]
+        assert len(wraps) >= 3
+        assert np.diff(wraps) * 0.02 == pytest.approx(2 * cycle_s, abs=0.021)
+
+
 @pytest.mark.sim
-def test_clock_agrees_with_the_expert_in_the_twin():
+@pytest.mark.parametrize("fast", [False, True], ids=["default", "vx_0.6"])
+def test_clock_agrees_with_the_expert_in_the_twin(fast):
     from humanoid_teleop.contracts import Mode
     from humanoid_teleop.control.loop import ControlLoop
-    from humanoid_teleop.sim.expert import WalkingExpert
+    from humanoid_teleop.sim.expert import ExpertConfig, WalkingExpert
     from humanoid_teleop.sim.robot import MujocoRobot
 
-    expert = WalkingExpert()
+    expert = WalkingExpert(ExpertConfig(command_ranges=WIDE) if fast else None)
     robot = MujocoRobot()
     robot.reset("home")
     robot.connect()
@@ -58,6 +78,9 @@ def test_clock_agrees_with_the_expert_in_the_twin():
     loop.safety.arm(robot.now_s())
     schedule = [(0.0, (0.0, 0.0, 0.0)), (1.0, (0.3, 0.0, 0.0)), (3.5, (0.0, 0.1, 0.3)),
                 (6.0, (0.0, 0.0, 0.0))]  # fmt: skip
+    if fast:  # the quicker cycles of faster walking
+        schedule = [(0.0, (0.0, 0.0, 0.0)), (1.0, (0.6, 0.0, 0.0)), (5.0, (0.0, 0.0, 0.0))]
+    config = GaitClockConfig(shaping=CommandShaping(ranges=WIDE)) if fast else None
     commands, phases = [], []
     t = 0.0
     while t < 9.0:
@@ -67,7 +90,7 @@ def test_clock_agrees_with_the_expert_in_the_twin():
             commands.append(cmd.as_array())
             phases.append(expert.gait_phase if expert.stepping else None)
             t += 0.02
-    replay = clock_phases(np.array(commands))
+    replay = clock_phases(np.array(commands), config)
     same = [(a is None and b is None) or (a is not None and b is not None and
             abs((a - b + 0.5) % 1.0 - 0.5) < 0.02) for a, b in zip(replay, phases)]  # fmt: skip
     assert np.mean(same) > 0.97, np.mean(same)

@@ -67,11 +67,42 @@ class CommandShaping:
 
 
 @dataclass(frozen=True)
+class FastCadence:
+    """Faster walking quickens the steps. At the nominal 0.5 s cycle, 0.6 m/s needs 0.3 m
+    steps, the expert's longest, and fell in 10 of 100 validation episodes; so above
+    ``from_mps`` of forward speed (|vx| of the shaped command when a cycle begins) the
+    cycle's double and single support shrink linearly, to these at ``full_mps``. Up to
+    ``from_mps`` (the default envelope) the gait is the nominal one."""
+
+    from_mps: float = 0.4
+    full_mps: float = 0.6
+    double_support_s: float = 0.12
+    single_support_s: float = 0.28
+
+    def __post_init__(self):
+        if not 0.0 < self.from_mps < self.full_mps:
+            raise ValueError(f"expected 0 < from_mps < full_mps, got {self.from_mps}, {self.full_mps}")
+        if min(self.double_support_s, self.single_support_s) <= 0:
+            raise ValueError("gait durations must be > 0")
+
+    def timing(self, vx_mps: float, double_support_s: float, single_support_s: float
+               ) -> tuple[float, float]:  # fmt: skip
+        """(double, single support) s of a cycle begun at forward speed ``vx_mps``, from the
+        nominal ones."""
+        a = float(np.clip((abs(vx_mps) - self.from_mps) / (self.full_mps - self.from_mps), 0.0, 1.0))
+        if a == 0.0:
+            return double_support_s, single_support_s
+        return ((1 - a) * double_support_s + a * self.double_support_s,
+                (1 - a) * single_support_s + a * self.single_support_s)  # fmt: skip
+
+
+@dataclass(frozen=True)
 class GaitTiming:
     double_support_s: float = 0.15
     single_support_s: float = 0.35
     start_shift_s: float = 0.6  # first weight shift from both feet onto the first stance foot
     target_freeze: float = 0.7  # share of single support after which the swing target is fixed
+    fast: FastCadence = field(default_factory=FastCadence)
 
     def __post_init__(self):
         if min(self.double_support_s, self.single_support_s, self.start_shift_s) <= 0:
@@ -102,6 +133,7 @@ class GaitClock:
         self._right_stance = False
         self._cycle_t0_s = 0.0
         self._ds_s = 0.0
+        self._ss_s = self.config.timing.single_support_s
         self._zero_step = False  # the current swing's target was set under a zero command
 
     def step(self, command: VelocityCommand) -> float | None:
@@ -121,8 +153,8 @@ class GaitClock:
             self.phase = None  # the expert reports the start tick as standing too
             return None
         lift = self._cycle_t0_s + self._ds_s
-        land = lift + tm.single_support_s
-        if lift - eps <= t and (t - lift) / tm.single_support_s <= tm.target_freeze:
+        land = lift + self._ss_s
+        if lift - eps <= t and (t - lift) / self._ss_s <= tm.target_freeze:
             self._zero_step = zero  # the swing target follows the command until the freeze
         if t >= land - eps:  # touchdown
             if zero and self._zero_step:
@@ -130,15 +162,19 @@ class GaitClock:
                 self.phase = None
                 return None
             self._right_stance = not self._right_stance
-            self._begin(land, tm.double_support_s)
-        frac = (t - self._cycle_t0_s) / (self._ds_s + tm.single_support_s)
+            self._begin(land, None)
+        frac = (t - self._cycle_t0_s) / (self._ds_s + self._ss_s)
         self.phase = 0.5 * ((1.0 if self._right_stance else 0.0) + min(frac, 0.999))
         return self.phase
 
-    def _begin(self, t0_s: float, ds_s: float) -> None:
+    def _begin(self, t0_s: float, shift_s: float | None) -> None:
+        """A cycle from t0_s: a weight shift of ``shift_s`` (None: a walking cycle's double
+        support), then single support, both at the shaped command's cadence."""
+        tm = self.config.timing
+        ds, self._ss_s = tm.fast.timing(self._shaped.vx_mps, tm.double_support_s, tm.single_support_s)
         self._stepping = True
         self._cycle_t0_s = t0_s
-        self._ds_s = ds_s
+        self._ds_s = ds if shift_s is None else shift_s
         self._zero_step = self._shaped.is_zero
 
 

@@ -304,6 +304,31 @@ def test_the_imu_estimate_follows_the_true_base():
 
 
 @pytest.mark.sim
+def test_walks_at_0_55_mps_on_quicker_steps_within_safety():
+    """Beyond the default envelope the cycle quickens (gait.FastCadence): 0.55 m/s straight
+    for 10 s under Safety's terminations (joint speed, gyro, tilt), which stay quiet."""
+    from humanoid_teleop.contracts import CommandRanges
+    from humanoid_teleop.control.loop import ControlLoop
+    from humanoid_teleop.control.safety import Safety
+
+    wide = CommandRanges((-0.2, 0.6), (-0.15, 0.15), (-0.6, 0.6))
+    expert = WalkingExpert(ExpertConfig(command_ranges=wide))
+    robot = MujocoRobot()
+    robot.reset("home")
+    robot.connect()
+    loop = ControlLoop(robot, expert, Safety())
+    assert loop.ramp_up(4.0)
+    xy = []
+    for k in range(round(11.0 / expert.control_dt_s)):
+        record = loop.tick(VelocityCommand(0.55, 0.0, 0.0) if k * 0.02 >= 1.0 else VelocityCommand())
+        assert record.mode is Mode.ACTIVE, loop.safety.last_fault
+        xy.append(record.state.base.pos_w_m[:2].copy())
+    assert expert._gait_now.single_support_s == pytest.approx(0.2975)  # 0.35 at 0.4, 0.28 at 0.6
+    speed = np.linalg.norm(xy[-1] - xy[-250]) / (249 * expert.control_dt_s)
+    assert speed > 0.45  # measured 0.51 m/s over the last 5 s
+
+
+@pytest.mark.sim
 def test_turns_90_degrees_in_place():
     schedule = [(0.0, VelocityCommand()), (1.0, VelocityCommand(0.0, 0.0, 0.5)),
                 (1.0 + math.pi / 2 / 0.5, VelocityCommand())]  # fmt: skip

@@ -49,7 +49,7 @@ from humanoid_teleop.contracts import (
     RobotState,
     VelocityCommand,
 )
-from humanoid_teleop.gait import CommandShaping
+from humanoid_teleop.gait import CommandShaping, FastCadence
 from humanoid_teleop.sim.expert import swing
 from humanoid_teleop.sim.expert.estimator import (
     ImuEncoderEstimator,
@@ -256,7 +256,10 @@ class ExpertConfig:
         if missing or unknown:
             raise ValueError(f"expert config: missing settings {missing}, unknown {unknown}")
         v = dict(values)
-        v["gait"] = GaitConfig(**v["gait"])
+        gait = dict(v["gait"])
+        if isinstance(gait.get("fast"), dict):  # recorded as JSON
+            gait["fast"] = FastCadence(**gait["fast"])
+        v["gait"] = GaitConfig(**gait)
         v["wholebody"] = WholeBodyConfig(**v["wholebody"])
         v["command_ranges"] = CommandRanges(**v["command_ranges"])  # it makes the pairs tuples
         for name in ("kp", "kd", "upper_pose_rad", "command_accel", "capture_cop_edge_m"):
@@ -352,6 +355,7 @@ class WalkingExpert:
         self._adjusting = False
         self._hurried = False
         self._ss_s = c.gait.single_support_s
+        self._gait_now = c.gait  # the current cycle's gait (its timing set by the speed)
         self._phase = 0.0
         self._cycle_index = 0
         self._zmp_from = meas.com_m[:2].copy()
@@ -540,7 +544,7 @@ class WalkingExpert:
                 self._zmp_from = self._feet[old_stance][:2].copy()
                 self._shift_t0_s = land
                 return
-            self._begin_cycle(land, swing_side, gait.double_support_s, self._feet[old_stance][:2], command)
+            self._begin_cycle(land, swing_side, None, self._feet[old_stance][:2], command)
             if np.linalg.norm(self._dcm_error(meas)) > self.config.step_deadband_m:
                 self._ss_s = self.config.recovery_single_support_s
                 self._hurried = True
@@ -566,18 +570,22 @@ class WalkingExpert:
         self._stepping = True
         self._begin_cycle(t, 1 - swing_side, self.config.gait.start_shift_s, zmp_now, command)
 
-    def _begin_cycle(self, t0: float, stance: int, ds_s: float, zmp_from: np.ndarray, command) -> None:
+    def _begin_cycle(self, t0: float, stance: int, ds_s: float | None, zmp_from: np.ndarray,
+                     command) -> None:  # fmt: skip
+        """A cycle from t0: ``ds_s`` of weight shift (None: a walking cycle's double support),
+        then single support, at the cadence of the command's forward speed."""
+        self._gait_now = self.config.gait.at_speed(command.vx_mps)
         self._cycle_t0_s = t0
         self._stance = stance
-        self._ds_s = ds_s
-        self._ss_s = self.config.gait.single_support_s
+        self._ds_s = self._gait_now.double_support_s if ds_s is None else ds_s
+        self._ss_s = self._gait_now.single_support_s
         self._hurried = False
         self._zmp_from = np.array(zmp_from, dtype=float)
         self._lifted = False
         self._capture_cycle = False
         self._adjusting = False
         self._cycle_index += 1
-        self._target = step_target(self._feet[stance], stance, command, self.config.gait)
+        self._target = step_target(self._feet[stance], stance, command, self._gait_now)
 
     def _reanchor(self, meas: Measurement, both: bool = False) -> None:
         """Move the plan rigidly so the planned stance sole lies on the measured one."""
@@ -605,7 +613,7 @@ class WalkingExpert:
         if (t - lift) / self._ss_s > gait.target_freeze:
             return
         s = self._stance
-        nominal = step_target(self._feet[s], s, command, gait)
+        nominal = step_target(self._feet[s], s, command, self._gait_now)
         if self._capture_cycle and c.capture_aim_dcm:
             aim = self._dcm_at_touchdown(meas, land - t)
             self._target = clip_target(self._feet[s], s, np.r_[aim, nominal[2]], gait)
@@ -631,6 +639,12 @@ class WalkingExpert:
         cop = stance[:2] + heading @ offset
         return cop + (dcm - cop) * np.exp(self._omega * remaining_s)
 
+    def _nominal_swing_peak_mps(self) -> float:
+        """Peak horizontal speed of a nominal swing at the command's forward speed: the cubic's
+        1.5 x the mean, the sole travelling 2 v T in single support (1.71 m/s at 0.4 m/s)."""
+        now = self._gait_now
+        return 3.0 * abs(self._command.vx_mps) * now.cycle_s / now.single_support_s
+
     def _advance_swing(self, t: float) -> float:
         """Move the swing foot's plan to t + dt; returns its sole height then."""
         if not (self._stepping and self._lifted):
@@ -639,12 +653,16 @@ class WalkingExpert:
         gait = self.config.gait
         lift, land = self._cycle_times()
         hold = gait.swing_hold * self._ss_s
+        cap = self.config.max_swing_speed_mps
+        if cap > 0.0:
+            # Never below a nominal step's peak at this speed (at 0.4 m/s under the cap; on
+            # the quicker steps of faster walking the cap would land every step short).
+            cap = max(cap, self._nominal_swing_peak_mps())
         if t + dt > lift + hold:
             remaining = max(land - hold - t, 0.0)
             self._swing_pose, self._swing_vel = swing.advance(
-                self._swing_pose, self._swing_vel, self._target, remaining, dt,
-                self.config.max_swing_speed_mps,
-            )  # fmt: skip
+                self._swing_pose, self._swing_vel, self._target, remaining, dt, cap
+            )
         return swing.height_m((t + dt - lift) / self._ss_s, gait.swing_height_m)
 
     # -- references ------------------------------------------------------------------------
@@ -667,8 +685,8 @@ class WalkingExpert:
         return np.stack([np.interp(times, tp, xy[:, 0]), np.interp(times, tp, xy[:, 1])], axis=1)
 
     def _walking_zmp_points(self, until_s: float) -> list[tuple[float, np.ndarray]]:
-        gait = self.config.gait
         command = self._command
+        gait = self.config.gait.at_speed(command.vx_mps)  # the cycles to come
         feet = self._feet.copy()
         stance, target = self._stance, self._target.copy()
         lift, land = self._cycle_times()

@@ -11,11 +11,13 @@ by ``yaw_rate * cycle``, so any number of steps averages to the command.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from humanoid_teleop.contracts import VelocityCommand
+from humanoid_teleop.gait import FastCadence
 
 LEFT, RIGHT = 0, 1
 
@@ -55,6 +57,7 @@ class GaitConfig:
     target_freeze: float = 0.7  # fraction of single support after which the swing target is fixed
     aligned_tol_m: float = 0.02  # feet closer than this to a standing pair count as aligned
     aligned_tol_rad: float = 0.06
+    fast: FastCadence = field(default_factory=FastCadence)  # quicker steps above 0.4 m/s
 
     def __post_init__(self):
         for name in ("double_support_s", "single_support_s", "start_shift_s", "stop_shift_s"):
@@ -70,6 +73,14 @@ class GaitConfig:
     @property
     def cycle_s(self) -> float:
         return self.double_support_s + self.single_support_s
+
+    def at_speed(self, vx_mps: float) -> GaitConfig:
+        """This gait with the cycle's timing at forward speed ``vx_mps`` (itself up to
+        ``fast.from_mps``)."""
+        ds, ss = self.fast.timing(vx_mps, self.double_support_s, self.single_support_s)
+        if (ds, ss) == (self.double_support_s, self.single_support_s):
+            return self
+        return dataclasses.replace(self, double_support_s=ds, single_support_s=ss)
 
 
 def step_target(
