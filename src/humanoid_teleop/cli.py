@@ -237,6 +237,8 @@ def sim_robot(
     iface: str | None = "lo",
     seconds: float | None = None,
     no_hold: bool = False,
+    imu_errors: bool = False,
+    imu_seed: int = 0,
 ) -> int:
     """Run the MuJoCo G1 twin as a robot speaking DDS (rt/lowcmd in, rt/lowstate out, 500 Hz).
 
@@ -248,6 +250,9 @@ def sim_robot(
         seconds: Stop after this many wall-clock seconds.
         no_hold: Start physics at once instead of holding the robot (like a gantry) until
             the first valid command.
+        imu_errors: The IMU reports with a real part's biases, noise and attitude error
+            (sim/imu_errors.py) instead of the exact truth.
+        imu_seed: Seed of those errors.
     """
     import signal
     import threading
@@ -260,7 +265,8 @@ def sim_robot(
     from humanoid_teleop.unitree.sim_robot import SimRobot, SimRobotConfig, format_counters
 
     config = SimRobotConfig(
-        domain_id=domain, network_interface=iface, seconds=seconds, hold_until_command=not no_hold
+        domain_id=domain, network_interface=iface, seconds=seconds, hold_until_command=not no_hold,
+        imu_errors=imu_errors, imu_seed=imu_seed,
     )
     print(f"sim-robot: domain {domain} on {iface or 'default'}, 500 Hz", flush=True)
     counters = SimRobot(config).run(stop)

@@ -29,12 +29,12 @@ def domain_id() -> int:
 class SimRobotProcess:
     """``humanoid-teleop sim-robot`` in a subprocess; ``stop()`` returns its counters."""
 
-    def __init__(self, domain_id: int):
+    def __init__(self, domain_id: int, *extra_args: str):
         env = dict(os.environ, CYCLONEDDS_URI=LO_URI, MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"))
         env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")])
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "humanoid_teleop.cli", "sim-robot",
-             "--domain", str(domain_id), "--iface", "lo"],
+             "--domain", str(domain_id), "--iface", "lo", *extra_args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )  # fmt: skip
         self.counters: dict | None = None
@@ -59,6 +59,15 @@ class SimRobotProcess:
 @pytest.fixture
 def sim_robot(domain_id):
     proc = SimRobotProcess(domain_id)
+    yield proc
+    if proc.proc.poll() is None:
+        proc.kill()
+
+
+@pytest.fixture
+def sim_robot_with_imu_errors(domain_id):
+    """The sim-robot whose IMU reports with a real part's errors (seed 3)."""
+    proc = SimRobotProcess(domain_id, "--imu-errors", "--imu-seed", "3")
     yield proc
     if proc.proc.poll() is None:
         proc.kill()

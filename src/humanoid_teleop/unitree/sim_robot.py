@@ -42,6 +42,9 @@ class SimRobotConfig:
     hold_until_command: bool = True
     seconds: float | None = None  # stop after this long (None: until stopped)
     keyframe: str = "home"
+    # The IMU reports with a real part's errors (sim/imu_errors.py), drawn from imu_seed.
+    imu_errors: bool = False
+    imu_seed: int = 0
 
     def __post_init__(self):
         if not 0 <= self.domain_id <= 232:
@@ -100,6 +103,7 @@ class SimRobot:
         from cyclonedds.sub import DataReader
         from cyclonedds.topic import Topic
 
+        from humanoid_teleop.sim.imu_errors import ImuErrors
         from humanoid_teleop.sim.robot import MujocoRobot, MujocoRobotConfig
 
         c, n = self.config, self.counters
@@ -108,8 +112,10 @@ class SimRobot:
         # extrapolation here (the controller side already holds q + dq t between targets).
         robot = MujocoRobot(
             MujocoRobotConfig(clock="lockstep", control_dt_s=g1.PHYSICS_DT_S,
-                              keyframe=c.keyframe, extrapolate_targets=False)
+                              keyframe=c.keyframe, extrapolate_targets=False,
+                              imu_errors=ImuErrors() if c.imu_errors else None)
         )  # fmt: skip
+        robot.reset(imu_seed=c.imu_seed)
         robot.connect()
         domain, participant = dds.open_participant(c.domain_id, c.network_interface)
         writer = DataWriter(participant, Topic(participant, LOWSTATE_TOPIC, M.LowState_))

@@ -7,7 +7,7 @@ Per 50 Hz tick:
    (``max_speed_sum``), and the result is ramped at bounded accelerations: that internal
    command is what the footsteps follow.
 2. Gait timeline: a cycle is double support (ZMP shifts onto the stance sole) then single
-   support (the other foot swings). At lift-off the plan is re-anchored rigidly (x, y, yaw)
+   support (the other foot swings), both shorter above 0.4 m/s forward (``gait.fast``). At lift-off the plan is re-anchored rigidly (x, y, yaw)
    so its stance sole is where the measured one is; a zero command brings the feet side by
    side and stops; a non-zero one starts stepping. The swing target follows the command
    until ``target_freeze`` of the swing; once the DCM error leaves a dead band it is also
