@@ -81,7 +81,9 @@ class FastCadence:
 
     def __post_init__(self):
         if not 0.0 < self.from_mps < self.full_mps:
-            raise ValueError(f"expected 0 < from_mps < full_mps, got {self.from_mps}, {self.full_mps}")
+            raise ValueError(
+                f"expected 0 < from_mps < full_mps, got {self.from_mps}, {self.full_mps}"
+            )
         if min(self.double_support_s, self.single_support_s) <= 0:
             raise ValueError("gait durations must be > 0")
 
@@ -89,7 +91,8 @@ class FastCadence:
                ) -> tuple[float, float]:  # fmt: skip
         """(double, single support) s of a cycle begun at forward speed ``vx_mps``, from the
         nominal ones."""
-        a = float(np.clip((abs(vx_mps) - self.from_mps) / (self.full_mps - self.from_mps), 0.0, 1.0))
+        a = (abs(vx_mps) - self.from_mps) / (self.full_mps - self.from_mps)
+        a = float(np.clip(a, 0.0, 1.0))
         if a == 0.0:
             return double_support_s, single_support_s
         return ((1 - a) * double_support_s + a * self.double_support_s,
@@ -171,7 +174,9 @@ class GaitClock:
         """A cycle from t0_s: a weight shift of ``shift_s`` (None: a walking cycle's double
         support), then single support, both at the shaped command's cadence."""
         tm = self.config.timing
-        ds, self._ss_s = tm.fast.timing(self._shaped.vx_mps, tm.double_support_s, tm.single_support_s)
+        ds, self._ss_s = tm.fast.timing(
+            self._shaped.vx_mps, tm.double_support_s, tm.single_support_s
+        )
         self._stepping = True
         self._cycle_t0_s = t0_s
         self._ds_s = ds if shift_s is None else shift_s

@@ -298,7 +298,7 @@ def test_the_imu_estimate_follows_the_true_base():
     _, _, fell, _ = _episode(schedule, 9.5, expert)
     assert fell is None
     rms = np.sqrt(np.mean(np.square(errors[100:]), axis=0))  # from 2 s, the drop settled
-    assert np.all(rms[:2] < 0.08)  # m/s; measured 0.030 and 0.033
+    assert np.all(rms[:2] < 0.08)  # m/s; measured 0.035, 0.038 (before the bias estimate 0.030, 0.033)
     assert np.all(rms[2:4] < 0.005)  # kinematics: measured 0.1 mm
     assert rms[4] < 0.002  # the IMU's heading against the base's: measured 0.8 mrad
 

@@ -54,3 +54,14 @@ def test_errors_are_drawn_per_seed_and_repeat_for_the_same_seed():
     assert np.array_equal(reports[0].accel_b_mps2, reports[2].accel_b_mps2)
     assert np.array_equal(reports[0].gyro_b_radps, reports[2].gyro_b_radps)
     assert not np.array_equal(reports[0].accel_b_mps2, reports[1].accel_b_mps2)
+
+
+def test_before_any_physics_step_the_accelerometer_is_biased_too():
+    """A held robot (sim-robot before its first command) publishes states without stepping."""
+    errors = ImuErrors(**NO_NOISE)
+    exact, off = MujocoRobot(), MujocoRobot(MujocoRobotConfig(imu_errors=errors))
+    for robot in (exact, off):
+        robot.reset(imu_seed=4)
+        robot.connect()
+    bias = off.read_state().imu.accel_b_mps2 - exact.read_state().imu.accel_b_mps2
+    assert np.allclose(bias, off._imu_errors.accel_bias, atol=1e-9)

@@ -261,12 +261,14 @@ class MujocoRobot:
         d, idx = self.data, self.index
         quat = d.sensordata[idx.imu_quat]
         quat, gyro = quat / np.linalg.norm(quat), d.sensordata[idx.gyro]
+        accel = d.sensordata[idx.accel]  # reported until a physics step has been averaged
         if self._imu_errors is not None:
             quat, gyro = self._imu_errors.read(quat, gyro, d.time)
+            accel = accel + self._imu_errors.accel_bias
         imu = ImuState(
             quat_wxyz=quat,
             gyro_b_radps=gyro,
-            accel_b_mps2=self._accel.mean_b(quat, d.sensordata[idx.accel]),
+            accel_b_mps2=self._accel.mean_b(quat, accel),
         )
         base = BasePose(
             pos_w_m=d.qpos[0:3],

@@ -7,9 +7,10 @@ Per 50 Hz tick:
    (``max_speed_sum``), and the result is ramped at bounded accelerations: that internal
    command is what the footsteps follow.
 2. Gait timeline: a cycle is double support (ZMP shifts onto the stance sole) then single
-   support (the other foot swings), both shorter above 0.4 m/s forward (``gait.fast``). At lift-off the plan is re-anchored rigidly (x, y, yaw)
-   so its stance sole is where the measured one is; a zero command brings the feet side by
-   side and stops; a non-zero one starts stepping. The swing target follows the command
+   support (the other foot swings), both shorter above 0.4 m/s forward (``gait.fast``).
+   At lift-off the plan is re-anchored rigidly (x, y, yaw) so its stance sole is where the
+   measured one is; a zero command brings the feet side by side and stops; a non-zero one
+   starts stepping. The swing target follows the command
    until ``target_freeze`` of the swing; once the DCM error leaves a dead band it is also
    moved by the DCM error predicted at touchdown (capture-point step adjustment,
    ``step_gain``). With both feet down (standing, or a walking cycle's double support), a
@@ -157,9 +158,10 @@ class ExpertConfig:
     # The swing sole's horizontal speed is capped: a hurried step's cubic, re-aimed at a
     # running DCM, asked for 3 m/s and more, and the legs passed Safety's 10 rad/s joint
     # limit. Walking steps up to 0.4 m/s stay below it (0.4 m in 0.35 s peaks at 1.71 m/s;
-    # faster, the cap rises to the nominal step's peak); a step it slows lands short. validate --pushes (benchmarks/push_validation.py,
-    # 40 episodes, seeds 0 / 1): no cap 72% / 65% of pushes survived, 2.6 m/s 72% / -,
-    # 2.0 76% / 75%, 1.8 76% / 80%, 1.5 67% / 69%. 0: no cap.
+    # faster, the cap rises to the nominal step's peak); a step it slows lands short.
+    # validate --pushes (benchmarks/push_validation.py, 40 episodes, seeds 0 / 1): no cap
+    # 72% / 65% of pushes survived, 2.6 m/s 72% / -, 2.0 76% / 75%, 1.8 76% / 80%, 1.5 67% /
+    # 69%. 0: no cap.
     max_swing_speed_mps: float = 1.8
     # Early touchdown: a swing sole measured within ``early_touchdown_m`` of the ground has
     # landed (the step ends there, the sole stays where it is; 0: off) when its plan has it
