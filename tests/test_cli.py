@@ -90,6 +90,19 @@ def test_sim_prints_summary_and_writes_video(tmp_path, capsys):
     assert frames == pytest.approx(3 * 30, abs=2)
 
 
+@pytest.mark.sim
+def test_sim_widens_the_experts_envelope_to_the_command(tmp_path, capsys):
+    """vx 0.55 is beyond the expert's default envelope (0.4): it walks at it, not at 0.4."""
+    out = tmp_path / "fast.json"
+    code = main(["sim", "--controller", "expert", "--vx", "0.55", "--seconds", "12",
+                 "--json", str(out)])  # fmt: skip
+    summary = json.loads(out.read_text())
+    assert code == 0 and not summary["fell"]
+    assert summary["mean_vx_mps"] > 0.42  # measured 0.468 (the start included); 0.4 clamps
+    main(["sim", "--controller", "stand", "--vx", "0.3", "--seconds", "3"])
+    assert "warning: stand clamps commands to its envelope" in capsys.readouterr().err
+
+
 def test_bad_input_is_a_clear_error_without_traceback(capsys):
     assert main(["sim", "--controller", "dance", "--seconds", "1"]) == 2
     assert "error: unknown controller 'dance'" in capsys.readouterr().err

@@ -44,7 +44,9 @@ def sim(
     Args:
         controller: stand | expert | policy | policy:CKPT.
         seconds: Simulated seconds, including the 2.5 s safety ramp.
-        vx: Forward velocity command (m/s), applied once the robot is active.
+        vx: Forward velocity command (m/s), applied once the robot is active. Beyond the
+            walking expert's envelope (vx -0.2..0.4, vy +-0.15, yaw rate +-0.6) its envelope
+            widens to the command; other controllers clamp it (with a warning).
         vy: Lateral velocity command (m/s, left positive).
         yaw_rate: Yaw rate command (rad/s, counter-clockwise positive).
         realtime: Pace the loop at wall-clock time instead of running as fast as possible.
@@ -56,10 +58,20 @@ def sim(
     _prepare_gl()
     from dataclasses import asdict
 
-    from humanoid_teleop.contracts import VelocityCommand
-    from humanoid_teleop.controllers import make_controller
+    from humanoid_teleop.contracts import CommandRanges, VelocityCommand
+    from humanoid_teleop.controllers import default_command_ranges, make_controller
     from humanoid_teleop.sim.run import SimRunConfig, run_sim
 
+    ctl = make_controller(controller)
+    d = default_command_ranges(ctl)
+    wanted = CommandRanges(
+        vx_mps=(min(d.vx_mps[0], vx), max(d.vx_mps[1], vx)),
+        vy_mps=(min(d.vy_mps[0], vy), max(d.vy_mps[1], vy)),
+        yaw_rate_radps=(min(d.yaw_rate_radps[0], yaw_rate), max(d.yaw_rate_radps[1], yaw_rate)),
+    )
+    widened = _widened_envelope(controller, d, wanted, "the command is clamped to it")
+    if widened is not None:
+        ctl = make_controller(controller, command_ranges=widened)
     config = SimRunConfig(
         seconds=seconds,
         command=VelocityCommand(vx, vy, yaw_rate),
@@ -68,11 +80,24 @@ def sim(
         video_camera=camera,
         video_variant="mesh" if meshes else "capsule",
     )
-    summary = run_sim(make_controller(controller), config)
+    summary = run_sim(ctl, config)
     print(summary.as_text())
     if json_out is not None:
         json_out.write_text(json.dumps(asdict(summary), indent=2, default=str))
     return 1 if summary.fell else 0
+
+
+def _widened_envelope(controller: str, defaults, wanted, beyond: str):
+    """The envelope to build ``controller`` with so it follows commands in ``wanted``: a
+    controller clamps commands to its envelope, and only the walking expert's widens (to
+    ``wanted``); None when the default covers them, or with a warning saying ``beyond``."""
+    if defaults.covers(wanted):
+        return None
+    if controller.partition(":")[0] == "expert":
+        return wanted
+    print(f"warning: {controller} clamps commands to its envelope {defaults.as_dict()}; "
+          f"{beyond}", file=sys.stderr)  # fmt: skip
+    return None
 
 
 def validate(
@@ -129,16 +154,8 @@ def validate(
         vy_mps=vy_range or defaults.vy_mps,
         yaw_rate_radps=yaw_rate_range or defaults.yaw_rate_radps,
     )
-    widened = None
-    if not defaults.covers(ranges):
-        # A controller clamps commands to its envelope: without this, the wider commands
-        # would be measured as tracking error of the default envelope.
-        if controller.partition(":")[0] == "expert":
-            widened = ranges
-        else:
-            print(f"warning: {controller} clamps commands to its envelope "
-                  f"{defaults.as_dict()}; commands beyond it count as tracking error",
-                  file=sys.stderr)  # fmt: skip
+    widened = _widened_envelope(controller, defaults, ranges,
+                                "commands beyond it count as tracking error")  # fmt: skip
     config = ValidationConfig(
         episodes=episodes, seconds=seconds, seed=seed, command_ranges=ranges, pushes=pushes,
         imu_errors=ImuErrors() if imu_errors else None,
