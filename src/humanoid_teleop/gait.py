@@ -92,9 +92,7 @@ class FastCadence:
         """(double, single support) s of a cycle begun at forward speed ``vx_mps``, from the
         nominal ones."""
         a = (abs(vx_mps) - self.from_mps) / (self.full_mps - self.from_mps)
-        a = float(np.clip(a, 0.0, 1.0))
-        if a == 0.0:
-            return double_support_s, single_support_s
+        a = float(np.clip(a, 0.0, 1.0))  # 0 gives the nominal timing exactly
         return ((1 - a) * double_support_s + a * self.double_support_s,
                 (1 - a) * single_support_s + a * self.single_support_s)  # fmt: skip
 

@@ -359,7 +359,8 @@ def _collect(episodes, progress) -> list[EpisodeResult]:
     return results
 
 
-# One controller and one twin per worker process, built once by the pool's initializer.
+# One controller per worker process, built by the pool's initializer, and one twin, built
+# at its first episode (the twin's IMU errors come with the episode's config).
 _worker: dict = {}
 
 
