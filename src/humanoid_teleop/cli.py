@@ -266,7 +266,8 @@ def sim_robot(
         iface: Network interface DDS is restricted to (lo for a local twin).
         seconds: Stop after this many wall-clock seconds.
         no_hold: Start physics at once instead of holding the robot (like a gantry) until
-            the first valid command.
+            the first valid command that holds position (kp > 0; passive and damping
+            leave it hanging).
         imu_errors: The IMU reports with a real part's biases, noise and attitude error
             (sim/imu_errors.py) instead of the exact truth.
         imu_seed: Seed of those errors.

@@ -32,7 +32,7 @@ def _array(name: str, value, shape: tuple[int, ...], dtype=np.float64) -> np.nda
     arr = np.array(value, dtype=dtype, copy=True)
     if arr.shape != shape:
         raise ContractError(f"{name}: expected shape {shape}, got {arr.shape}")
-    if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise ContractError(f"{name}: contains NaN or inf")
     arr.flags.writeable = False
     return arr

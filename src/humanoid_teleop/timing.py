@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -10,6 +11,18 @@ from typing import Callable, Generic, TypeVar
 T = TypeVar("T")
 
 now_s: Callable[[], float] = time.monotonic
+
+# A thread that wants the GIL waits up to Python's switch interval (5 ms by default) while
+# another thread computes: a 500 Hz DDS thread beside a controller would lose whole periods.
+FAST_LOOP_SWITCH_INTERVAL_S = 0.0005
+
+
+def share_gil_with_fast_loops() -> None:
+    """Shorten this process's GIL switch interval so a 500 Hz thread keeps its period while
+    other threads compute (the DDS bridge beside a controller, the sim-robot's loop beside
+    its DDS listener). Process-wide; never lengthens an interval set shorter already."""
+    if sys.getswitchinterval() > FAST_LOOP_SWITCH_INTERVAL_S:
+        sys.setswitchinterval(FAST_LOOP_SWITCH_INTERVAL_S)
 
 
 @dataclass

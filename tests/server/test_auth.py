@@ -63,6 +63,26 @@ def test_estop_needs_nothing_and_latches_until_rearm(settings_for):
         assert client.get("/api/v1/robot").json()["mode"] == "ramp"
 
 
+def test_arm_refused_at_its_tick_is_a_409_with_the_reason(settings_for):
+    """Safety takes an arm at the next control tick and refuses it while a joint moves faster
+    than 10 rad/s; the request answers with that refusal instead of 200 and a robot that
+    stays passive."""
+    from humanoid_teleop import g1
+
+    app = create_app(settings_for())
+    with TestClient(app) as client:
+        twin = app.state.services.pipeline.robot  # held on its gantry: physics frozen
+        knee = twin.index.joint_dof[g1.JOINT_INDEX["left_knee_joint"]]
+        twin.data.qvel[knee] = 12.0
+        refused = client.post("/api/v1/robot/arm", headers=auth(app))
+        assert refused.status_code == 409
+        assert "arm refused: left_knee_joint speed 12.0 rad/s" in refused.json()["detail"]
+        assert client.get("/api/v1/robot").json()["mode"] == "passive"
+        twin.data.qvel[knee] = 0.0
+        armed = client.post("/api/v1/robot/arm", headers=auth(app))
+        assert armed.status_code == 200 and armed.json()["mode"] == "ramp"
+
+
 def test_one_lease_at_a_time(settings_for):
     offset = [0.0]
     app = create_app(settings_for(lease_s=5.0), clock=lambda: time.monotonic() + offset[0])

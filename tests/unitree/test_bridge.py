@@ -185,18 +185,27 @@ def test_estop_damping_is_on_the_wire_at_the_next_tick(sim_robot, domain_id):
 
 
 def test_sim_robot_holds_until_commanded_and_publishes_valid_states(sim_robot, domain_id):
+    """Held on its "gantry" while nobody commands it and while it is streamed passive zero
+    torque (what a service sends before it is armed); a position hold lowers it."""
     proc = sim_robot  # the fixture kills it if an assertion below fails first
     bridge = _bridge(domain_id)
     try:
         bridge.connect()
         s0 = bridge.read_state()
+        bridge.send(RobotCommand.zero_torque(s0.timestamp_s, note="passive"))
         deadline = time.monotonic() + 3.0  # 0.2 s at 500 Hz; a loaded machine may lag
         while bridge.health.states_received <= 100 and time.monotonic() < deadline:
             time.sleep(0.05)
         s1 = bridge.read_state()
-        assert s1.tick > s0.tick  # publishing at 500 Hz while held on the "gantry"
+        assert s1.tick > s0.tick  # publishing at 500 Hz while held
         np.testing.assert_array_equal(s1.q_rad, s0.q_rad)  # physics frozen: no collapse
         assert bridge.health.states_received > 100
+        k = g1.JOINT_INDEX["waist_yaw_joint"]
+        target = s1.q_rad.copy()
+        target[k] -= 0.3
+        bridge.send(hold_command(s1.timestamp_s, target))
+        time.sleep(0.5)
+        assert bridge.read_state().q_rad[k] == pytest.approx(target[k], abs=0.05)
     finally:
         bridge.disconnect()
     counters = proc.stop()

@@ -39,7 +39,7 @@ def test_dds_robot_is_gated_and_shadowed(sim_robot, domain_id, tmp_path):
         assert client.post("/api/v1/robot/arm", headers=headers).status_code == 200
         deadline = time.monotonic() + 5.0
         while client.get("/api/v1/robot").json()["mode"] == "passive":
-            assert time.monotonic() < deadline, "the bridge never started the ramp"
+            assert time.monotonic() < deadline, f"no ramp: {app.state.services.pipeline.safety.log}"
             time.sleep(0.05)
         assert client.get("/api/v1/robot").json()["mode"] in ("ramp", "active")
         assert app.state.services.pipeline.loop.monitor is not None  # the shadow twin

@@ -135,6 +135,7 @@ class Safety:
         self._ramp_from = self._default.copy()
         self._last_q_des: np.ndarray | None = None
         self._pending_arm = False
+        self.arm_refusal = ""  # why the last arm request was refused at its tick ("" if not)
 
     # -- operator requests ----------------------------------------------------------------
     def arm(self, now_s: float) -> None:
@@ -144,6 +145,12 @@ class Safety:
         if self.mode in (Mode.RAMP, Mode.ACTIVE):
             return
         self._pending_arm = True
+        self.arm_refusal = ""
+
+    @property
+    def arm_pending(self) -> bool:
+        """An arm request waits for the next ``step`` (which starts the ramp or refuses)."""
+        return self._pending_arm
 
     def stop(self, now_s: float, reason: str = "operator stop") -> None:
         self._pending_arm = False
@@ -175,7 +182,8 @@ class Safety:
         if self._pending_arm:
             self._pending_arm = False
             if fault:
-                self._log(now_s, Event.ARM, self.mode, self.mode, f"arm refused: {fault}")
+                self.arm_refusal = f"arm refused: {fault}"
+                self._log(now_s, Event.ARM, self.mode, self.mode, self.arm_refusal)
             else:
                 self._ramp_start_s = now_s
                 self._ramp_from = state.q_rad.copy()

@@ -362,7 +362,8 @@ class LivePipeline:
         ``Safety`` is not thread-safe: the control thread holds ``_safety_lock`` for each
         tick and requests take it in between, so Safety sees one caller at a time and a
         request waits at most one tick -- not for the pacer's next deadline. An e-stop also
-        damps the motors at once instead of at the next tick.
+        damps the motors at once instead of at the next tick. An arm waits for the tick that
+        starts the ramp or refuses it (``_await_arm``).
         """
         if action not in ("arm", "stop", "estop", "rearm"):
             raise ValueError(f"unknown request {action!r}")
@@ -382,7 +383,24 @@ class LivePipeline:
                 getattr(self.safety, action)(now)
             if action == "rearm":
                 self._lift_twin()
-            return self._note_mode()  # the page hears of it before the requester's answer
+            mode = self._note_mode()  # the page hears of it before the requester's answer
+        if action == "arm":
+            self._await_arm()
+            return self.mode
+        return mode
+
+    def _await_arm(self) -> None:
+        """Safety takes an arm request at the next control tick, where it may refuse it (a
+        joint moving too fast, a tilted robot): wait for that tick, so the requester hears a
+        refusal as one, not as a mode that stays passive (with no tick in 3 periods it
+        returns; the request stays pending)."""
+        deadline = time.monotonic() + 3 * self.pacer.period_s
+        while self.safety.arm_pending:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.002)
+        if self.safety.arm_refusal:
+            raise SafetyRefusal(self.safety.arm_refusal)
 
     def _note_mode(self) -> Mode:
         """Publish a mode change the moment Safety makes it (control thread only)."""

@@ -55,7 +55,7 @@ class ImuErrorModel:
     def attitude(self, quat_wxyz: np.ndarray, elapsed_s: float) -> np.ndarray:
         """The reported orientation at ``elapsed_s`` into the episode: the true one turned by
         the constant tilt error and the drifted yaw (in the IMU frame), without noise."""
-        error = _rotvec_quat(np.r_[self.tilt_bias, self.gyro_bias[2] * elapsed_s])
+        error = _rotvec_quat(*self.tilt_bias, self.gyro_bias[2] * elapsed_s)
         out = np.zeros(4)
         mujoco.mju_mulQuat(out, quat_wxyz, error)
         return out
@@ -63,7 +63,7 @@ class ImuErrorModel:
     def read(self, quat_wxyz: np.ndarray, gyro_b_radps: np.ndarray, elapsed_s: float
              ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
         """(reported orientation, reported gyro) for one read."""
-        noise = _rotvec_quat(np.r_[self._rng.normal(0.0, self.errors.tilt_noise_rad, 2), 0.0])
+        noise = _rotvec_quat(*self._rng.normal(0.0, self.errors.tilt_noise_rad, 2), 0.0)
         quat = np.zeros(4)
         mujoco.mju_mulQuat(quat, self.attitude(quat_wxyz, elapsed_s), noise)
         gyro_noise = self._rng.normal(0.0, self.errors.gyro_noise_radps, 3)
@@ -75,8 +75,13 @@ class ImuErrorModel:
         return accel_b_mps2 + self.accel_bias + noise
 
 
-def _rotvec_quat(rotvec: np.ndarray) -> np.ndarray:
+def _rotvec_quat(x: float, y: float, z: float) -> np.ndarray:
+    """The unit quaternion (w, x, y, z) of the rotation vector (x, y, z)."""
+    rotvec = np.array((x, y, z))
     angle = float(np.linalg.norm(rotvec))
     if angle < 1e-12:
         return np.array([1.0, 0.0, 0.0, 0.0])
-    return np.r_[np.cos(angle / 2), np.sin(angle / 2) * rotvec / angle]
+    out = np.empty(4)
+    out[0] = np.cos(angle / 2)
+    out[1:] = np.sin(angle / 2) * rotvec / angle
+    return out

@@ -13,6 +13,10 @@ Between 50 Hz targets the stream holds ``q + dq * t`` (t since the target arrive
 two control periods), exactly the law ``sim/robot.py`` (MujocoRobot) applies, so the twin
 in-process and the twin over DDS see the same targets.
 
+Connecting shortens the process's GIL switch interval (``timing.share_gil_with_fast_loops``):
+at Python's default 5 ms a controller computing in the caller's thread kept the 500 Hz
+thread waiting for whole periods.
+
 The stream starts at the first ``send`` (connecting only listens: it does not take the
 motors). ``send`` of a damping command (e-stop) is on the wire at the next 2 ms tick.
 ``disconnect`` streams damping for ``damping_on_exit_s`` before closing.
@@ -30,6 +34,7 @@ from humanoid_teleop import g1
 from humanoid_teleop.contracts import ContractError, RobotCommand, RobotState
 from humanoid_teleop.control.accel import PeriodMeanAccel
 from humanoid_teleop.control.robot import NotConnectedError, RobotError
+from humanoid_teleop.timing import share_gil_with_fast_loops
 from humanoid_teleop.unitree import convert, dds
 from humanoid_teleop.unitree import crc as _crc
 from humanoid_teleop.unitree.messages import LOWCMD_TOPIC, LOWSTATE_TOPIC, load
@@ -137,6 +142,7 @@ class G1Bridge:
         )
         self._stop.clear()
         self._connected = True
+        share_gil_with_fast_loops()
         self._thread = threading.Thread(target=self._run, name="g1-bridge-500hz", daemon=True)
         self._thread.start()
         if not self._first_state.wait(c.connect_timeout_s):

@@ -11,11 +11,15 @@ It behaves like a G1 in debug mode on the robot network:
   accelerometer, rpy).
 
 Like a G1 hanging on its gantry, the twin starts *held*: physics does not advance until the
-first valid command arrives (``hold_until_command``), so a robot that nobody commands yet
-does not collapse before a controller connects. States are published while held.
+first valid command that holds position (a kp > 0: the Safety ramp, a stand) arrives
+(``hold_until_command``), so a robot that nobody commands yet, or that a service streams
+passive zero torque or damping to, does not collapse before it is armed. States are
+published while held.
 
 Receiving happens in Cyclone's listener thread (every sample is timestamped and checked);
-the 500 Hz loop steps physics and publishes. Counters print as one JSON line on exit.
+the 500 Hz loop steps physics and publishes. Simulated time keeps the wall clock: a late
+loop steps the ticks it missed at once and publishes only the newest state. Counters print
+as one JSON line on exit.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from humanoid_teleop import g1
+from humanoid_teleop.timing import share_gil_with_fast_loops
 from humanoid_teleop.unitree import convert, dds
 from humanoid_teleop.unitree import crc as _crc
 from humanoid_teleop.unitree.messages import LOWCMD_TOPIC, LOWSTATE_TOPIC, load
@@ -69,8 +74,10 @@ class SimRobotCounters:
     commands_applied: int = 0  # valid commands that became the motors' command
     states_published: int = 0
     physics_steps: int = 0
-    overruns: int = 0  # 500 Hz ticks that started more than half a period late
-    held_ticks: int = 0  # ticks published while held on the gantry
+    # 500 Hz ticks stepped late to keep the wall clock, whose LowState was never published
+    unpublished_ticks: int = 0
+    slipped_ticks: int = 0  # ticks dropped altogether after a stall of > 0.1 s
+    held_ticks: int = 0  # ticks while held on the gantry
     interarrival_ms_p50: float = float("nan")  # of valid commands, in the listener
     interarrival_ms_p99: float = float("nan")
     interarrival_ms_max: float = float("nan")
@@ -117,6 +124,7 @@ class SimRobot:
         )  # fmt: skip
         robot.reset(imu_seed=c.imu_seed)
         robot.connect()
+        share_gil_with_fast_loops()
         domain, participant = dds.open_participant(c.domain_id, c.network_interface)
         writer = DataWriter(participant, Topic(participant, LOWSTATE_TOPIC, M.LowState_))
         reader = DataReader(
@@ -128,6 +136,7 @@ class SimRobot:
         cpu0 = time.process_time()
         next_s = t0
         held = c.hold_until_command
+        tick = 0  # LowState's tick counts 500 Hz ticks, published or not
         try:
             while not stop.is_set():
                 if c.seconds is not None and time.monotonic() - t0 >= c.seconds:
@@ -136,24 +145,36 @@ class SimRobot:
                     command, fresh = self._command, self._fresh
                     self._fresh = False
                 if command is not None:
-                    held = False
+                    # Lowered from the gantry once a controller holds position: passive
+                    # (zero torque) and damping leave it hanging, as on a real gantry.
+                    held = held and not command.kp.any()
                     n.commands_applied += fresh
-                if held:
-                    n.held_ticks += 1
-                else:
-                    # zero torque until a valid command exists (a G1 in debug mode)
-                    robot.send(command if command is not None else _zero(robot.sim_time_s))
-                    n.physics_steps += 1
+                # A real G1's physics never slows down: when this process is late (a busy
+                # machine), the ticks it missed are stepped now on the newest command and
+                # only the last one's LowState is published, as if the others were lost.
+                # Slowing simulated time instead would let the controller's wall clock run
+                # ahead of the robot.
+                due = 1 + max(0, int((time.monotonic() - next_s) / period))
+                if due > _MAX_CATCH_UP_TICKS:  # far behind (a stall): slip the clock
+                    n.slipped_ticks += due - _MAX_CATCH_UP_TICKS
+                    next_s += (due - _MAX_CATCH_UP_TICKS) * period
+                    due = _MAX_CATCH_UP_TICKS
+                n.unpublished_ticks += due - 1
+                for _ in range(due):
+                    if held:
+                        n.held_ticks += 1
+                    else:
+                        # zero torque until a valid command exists (a G1 in debug mode)
+                        robot.send(command if command is not None else _zero(robot.sim_time_s))
+                        n.physics_steps += 1
+                tick += due
                 state = robot.read_state()
-                writer.write(convert.state_to_lowstate(state, n.states_published, c.mode_machine))
+                writer.write(convert.state_to_lowstate(state, tick, c.mode_machine))
                 n.states_published += 1
-                next_s += period
+                next_s += due * period
                 delay = next_s - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-                elif -delay > period / 2:
-                    n.overruns += 1
-                    next_s = time.monotonic()
         finally:
             n.wall_s = time.monotonic() - t0
             n.cpu_s = time.process_time() - cpu0
@@ -190,6 +211,9 @@ class SimRobot:
             n.interarrival_ms_p50 = float(np.percentile(gaps_ms, 50))
             n.interarrival_ms_p99 = float(np.percentile(gaps_ms, 99))
             n.interarrival_ms_max = float(gaps_ms.max())
+
+
+_MAX_CATCH_UP_TICKS = 50  # 0.1 s at 500 Hz; beyond that the simulated clock slips
 
 
 def _zero(t: float):
