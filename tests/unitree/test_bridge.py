@@ -294,5 +294,5 @@ def test_the_imu_expert_walks_the_dds_robot_on_an_erring_imu(sim_robot_with_imu_
     _imu_expert_walk(domain_id, stand_s=2.0)
     counters = sim_robot_with_imu_errors.stop()
     assert counters["final_pelvis_z_m"] > 0.6 and counters["final_tilt_rad"] < 0.3
-    x, y = counters["final_pelvis_xy_m"]  # measured 2.25-2.26 m, 0.11-0.14 m (two runs)
+    x, y = counters["final_pelvis_xy_m"]  # measured 2.25-2.29 m, 0.11-0.18 m (three runs)
     assert x > 1.5 and abs(y) < 0.5
