@@ -184,6 +184,34 @@ def test_estop_damping_is_on_the_wire_at_the_next_tick(sim_robot, domain_id):
     sim_robot.stop()
 
 
+def test_sim_robot_keeps_the_wall_clock_through_a_stall(sim_robot, domain_id):
+    """A real G1's physics never waits: when sim-robot is held off the CPU (here stopped for
+    60 ms), it steps the missed ticks on resuming instead of letting simulated time fall
+    behind the controller's clock. LowState's tick counts 500 Hz ticks."""
+    import os
+    import signal
+
+    bridge = _bridge(domain_id)
+    try:
+        bridge.connect()
+        s = bridge.read_state()
+        bridge.send(hold_command(s.timestamp_s, s.q_rad))  # off the gantry: physics runs
+        time.sleep(0.3)
+        s0 = bridge.read_state()
+        os.kill(sim_robot.proc.pid, signal.SIGSTOP)
+        time.sleep(0.06)
+        os.kill(sim_robot.proc.pid, signal.SIGCONT)
+        time.sleep(0.5)
+        s1 = bridge.read_state()
+    finally:
+        bridge.disconnect()
+    counters = sim_robot.stop()
+    simulated_s = (s1.tick - s0.tick) * g1.PHYSICS_DT_S
+    assert simulated_s == pytest.approx(s1.timestamp_s - s0.timestamp_s, abs=0.015)
+    assert counters["unpublished_ticks"] >= 25  # the stall's 30 ticks, stepped late
+    assert counters["slipped_ticks"] == 0
+
+
 def test_sim_robot_holds_until_commanded_and_publishes_valid_states(sim_robot, domain_id):
     """Held on its "gantry" while nobody commands it and while it is streamed passive zero
     torque (what a service sends before it is armed); a position hold lowers it."""
