@@ -37,6 +37,8 @@ from humanoid_teleop.unitree import convert, dds
 from humanoid_teleop.unitree import crc as _crc
 from humanoid_teleop.unitree.messages import LOWCMD_TOPIC, LOWSTATE_TOPIC, load
 
+_MAX_CATCH_UP_TICKS = 50  # 0.1 s at 500 Hz; beyond that the simulated clock slips
+
 
 @dataclass(frozen=True)
 class SimRobotConfig:
@@ -211,9 +213,6 @@ class SimRobot:
             n.interarrival_ms_p50 = float(np.percentile(gaps_ms, 50))
             n.interarrival_ms_p99 = float(np.percentile(gaps_ms, 99))
             n.interarrival_ms_max = float(gaps_ms.max())
-
-
-_MAX_CATCH_UP_TICKS = 50  # 0.1 s at 500 Hz; beyond that the simulated clock slips
 
 
 def _zero(t: float):
