@@ -2,6 +2,7 @@
 
     PYTHONPATH=src python benchmarks/push_validation.py [--episodes 40] [--seed 0]
         [--workers 2] [--set capture_in_double_support=false] [--lift-limits]
+        [--no-leg-contacts]
 
 Runs the walking expert through the episodes of ``validate --controller expert --pushes``
 (same schedules, pushes and seeds; ``--set`` overrides ``ExpertConfig`` fields as in
@@ -14,6 +15,11 @@ pointed (see ``push_kind``). The validation bar needs about 99% of pushes surviv
 ``--lift-limits`` lifts Safety's gyro and joint-speed terminations (not the tilt): whether
 an episode that ended at one of them would have fallen anyway (measured: the same episodes
 fall; docs/figures.md). A diagnostic only: a real G1 has those limits.
+
+``--no-leg-contacts`` lets each leg pass through the other leg and the rest of the body (it
+still meets the floor): how many falls the legs' collisions cause, since a hurried swing
+sole, carried along with the pushed pelvis, can catch the stance ankle. A diagnostic bound,
+not a robot.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from humanoid_teleop.sim.expert.footsteps import LEFT
 
 def run_one(job: tuple) -> tuple[bool, list[tuple[str, str]], str]:
     """One episode; returns (fell, (gait phase, direction) of each push landed, how it ended)."""
-    overrides, seed, episode, lift_limits = job
+    overrides, seed, episode, lift_limits, no_leg_contacts = job
     from humanoid_teleop.control.safety import Safety, SafetyConfig
     from humanoid_teleop.sim import validate
 
@@ -45,6 +51,8 @@ def run_one(job: tuple) -> tuple[bool, list[tuple[str, str]], str]:
 
     expert = WalkingExpert(expert_config(overrides))
     robot = MujocoRobot(MujocoRobotConfig(control_dt_s=expert.control_dt_s))
+    if no_leg_contacts:
+        lift_leg_contacts(robot.model)
     landed: list[tuple[str, str]] = []
     apply_push = robot.push
 
@@ -57,6 +65,19 @@ def run_one(job: tuple) -> tuple[bool, list[tuple[str, str]], str]:
                                        command_ranges=expert.command_ranges)  # fmt: skip
     result = validate.run_episode(expert, robot, config, seed * 100003 + episode)
     return result.fell, landed, ended_by(result.safety_fault)
+
+
+def lift_leg_contacts(model) -> None:
+    """Each leg's geoms collide with the floor only (collision bits 2 and 4, no affinity)."""
+    for bit, hip in ((2, "left_hip_pitch_link"), (4, "right_hip_pitch_link")):
+        root = model.body(hip).id
+        for geom in range(model.ngeom):
+            body = int(model.geom_bodyid[geom])
+            while body not in (0, root):
+                body = int(model.body_parentid[body])
+            if body == root and model.geom_contype[geom]:
+                model.geom_contype[geom], model.geom_conaffinity[geom] = bit, 0
+    model.geom_conaffinity[model.geom("floor").id] |= 2 | 4
 
 
 def push_kind(expert, force_w_n) -> tuple[str, str]:
@@ -99,11 +120,14 @@ def main(argv: list[str] | None = None) -> int:
                         metavar="KEY=VALUE", help="ExpertConfig override (repeatable)")  # fmt: skip
     parser.add_argument("--lift-limits", action="store_true",
                         help="lift Safety's gyro and joint-speed terminations (diagnostic)")  # fmt: skip
+    parser.add_argument("--no-leg-contacts", action="store_true",
+                        help="the legs pass through each other and the body (diagnostic)")  # fmt: skip
     args = parser.parse_args(argv)
     pin_single_thread()
     expert_config(args.overrides)  # fail on a bad override before starting workers
 
-    jobs = [(args.overrides, args.seed, e, args.lift_limits) for e in range(args.episodes)]
+    jobs = [(args.overrides, args.seed, e, args.lift_limits, args.no_leg_contacts)
+            for e in range(args.episodes)]  # fmt: skip
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         results = list(pool.map(run_one, jobs))
@@ -118,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {key} | {value} |")
     print(f"| overrides | {' '.join(args.overrides) or '(defaults)'} |")
     print(f"| Safety's gyro and joint-speed limits | {'lifted' if args.lift_limits else 'on'} |")
+    print(f"| the legs' contacts with each other | {'off' if args.no_leg_contacts else 'on'} |")
     print(f"| wall | {wall:.0f} s for {args.episodes} episodes, {args.workers} workers |\n")
     print("| metric | value |\n|---|---|")
     print(f"| episodes fallen | {len(fallen)} of {len(results)} (seed {args.seed}) |")
