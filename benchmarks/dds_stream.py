@@ -21,7 +21,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
 
-from machine import machine_line  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from machine import machine_line  # benchmarks/ is on sys.path when run as a script
 
 
 def _machine() -> str:

@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from humanoid_teleop import g1
-    from humanoid_teleop.sim import collect as col
     from humanoid_teleop.controllers import make_controller
+    from humanoid_teleop.sim import collect as col
     from humanoid_teleop.sim.robot import MujocoRobot, MujocoRobotConfig
 
     t_total = time.perf_counter()

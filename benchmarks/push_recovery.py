@@ -92,7 +92,7 @@ def run_one(job: tuple) -> tuple[str, float, bool, float | None]:
     angle = math.radians(direction_deg)
     duration = 0.1
     pushed = False
-    for k in range(int(round(seconds / dt)) + 1):
+    for k in range(round(seconds / dt) + 1):
         t = k * dt
         if not pushed and t >= push_t:
             force = impulse_ns / duration

@@ -67,16 +67,28 @@ def run_one(job: tuple) -> tuple[bool, list[tuple[str, str]], str]:
     return result.fell, landed, ended_by(result.safety_fault)
 
 
-def lift_leg_contacts(model) -> None:
-    """Each leg's geoms collide with the floor only (collision bits 2 and 4, no affinity)."""
-    for bit, hip in ((2, "left_hip_pitch_link"), (4, "right_hip_pitch_link")):
+def leg_collision_geoms(model) -> dict[int, tuple[int, str]]:
+    """Each leg's colliding geoms (the bodies below its hip): id -> (side, name), side 0 the
+    left leg."""
+    import mujoco
+
+    out = {}
+    for side, hip in enumerate(("left_hip_pitch_link", "right_hip_pitch_link")):
         root = model.body(hip).id
         for geom in range(model.ngeom):
             body = int(model.geom_bodyid[geom])
             while body not in (0, root):
                 body = int(model.body_parentid[body])
             if body == root and model.geom_contype[geom]:
-                model.geom_contype[geom], model.geom_conaffinity[geom] = bit, 0
+                name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, geom) or str(geom)
+                out[geom] = (side, name.removesuffix("_collision"))
+    return out
+
+
+def lift_leg_contacts(model) -> None:
+    """Each leg's geoms collide with the floor only (collision bits 2 and 4, no affinity)."""
+    for geom, (side, _) in leg_collision_geoms(model).items():
+        model.geom_contype[geom], model.geom_conaffinity[geom] = 2 << side, 0
     model.geom_conaffinity[model.geom("floor").id] |= 2 | 4
 
 

@@ -48,7 +48,7 @@ def _gl_renderer_name() -> str:
         from OpenGL import GL
 
         return GL.glGetString(GL.GL_RENDERER).decode()
-    except Exception:  # informative only: PyOpenGL may lack the query on some platforms
+    except Exception:  # noqa: BLE001  (informative only: PyOpenGL may lack the query on some platforms)
         return "unknown"
 
 
