@@ -66,6 +66,20 @@ def test_validate_is_deterministic_and_counts_falls(tmp_path):
 
 
 @pytest.mark.sim
+def test_validate_takes_the_push_impulse_and_refuses_it_without_pushes(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    main(["validate", "--controller", "stand", "--episodes", "1", "--seconds", "3", "--pushes",
+          "--push-impulse", "2", "3", "--json", str(out)])  # fmt: skip
+    report = json.loads(out.read_text())
+    assert report["pushes"]["impulse_ns"] == [2.0, 3.0]
+    assert report["falls"] == 0  # a 2-3 N s push does not topple even the stand controller
+    capsys.readouterr()
+    code = main(["validate", "--controller", "stand", "--episodes", "1",
+                 "--push-impulse", "2", "3"])  # fmt: skip
+    assert code == 2 and "add --pushes" in capsys.readouterr().err
+
+
+@pytest.mark.sim
 def test_validate_reports_the_commands_it_sampled(tmp_path, capsys):
     out = tmp_path / "r.json"
     main(["validate", "--controller", "stand", "--episodes", "1", "--seconds", "12",

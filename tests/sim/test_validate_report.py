@@ -1,6 +1,8 @@
 """The validation report's arithmetic: what counts as a failed episode."""
 
-from humanoid_teleop.sim.validate import EpisodeResult, ValidationConfig, summarize
+import pytest
+
+from humanoid_teleop.sim.validate import EpisodeResult, PushConfig, ValidationConfig, summarize
 
 
 def episode(fell=False, fault="", torque=0.5):
@@ -27,3 +29,24 @@ def test_an_episode_safety_stopped_fails_like_a_fall():
     report = summarize("expert", ValidationConfig(episodes=99), upright[:97] + tripped, 1.0)
     assert report["failure_rate"] > 0.02 and not report["checks"]["failure_rate"]
     assert not report["passed"]
+
+
+def test_with_pushes_the_fall_bar_is_five_percent():
+    results = [episode() for _ in range(95)] + [episode(fell=True) for _ in range(5)]
+    pushed = summarize("expert", ValidationConfig(episodes=100, pushes=True), results, 1.0)
+    assert pushed["checks"]["failure_rate"] and pushed["thresholds"]["max_pushed_fall_rate"] == 0.05
+    plain = summarize("expert", ValidationConfig(episodes=100), results, 1.0)
+    assert not plain["checks"]["failure_rate"]
+    results[0] = episode(fell=True)
+    pushed = summarize("expert", ValidationConfig(episodes=100, pushes=True), results, 1.0)
+    assert pushed["failure_rate"] == 0.06 and not pushed["checks"]["failure_rate"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"impulse_ns": (20.0, 15.0)}, {"impulse_ns": (0.0, 5.0)}, {"interval_s": (4.0, float("nan"))},
+     {"duration_s": 0.0}, {"first_after_s": -1.0}],
+)  # fmt: skip
+def test_a_push_config_out_of_range_is_refused(bad):
+    with pytest.raises(ValueError):
+        PushConfig(**bad)

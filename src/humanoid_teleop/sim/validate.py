@@ -50,6 +50,14 @@ class PushConfig:
     interval_s: tuple[float, float] = (4.0, 6.0)
     first_after_s: float = 2.0
 
+    def __post_init__(self):
+        for name in ("impulse_ns", "interval_s"):
+            lo, hi = getattr(self, name)
+            if not (math.isfinite(lo) and math.isfinite(hi) and 0.0 < lo <= hi):
+                raise ValueError(f"{name}: expected 0 < low <= high, got {getattr(self, name)}")
+        if not (self.duration_s > 0.0 and self.first_after_s >= 0.0):
+            raise ValueError("duration_s must be > 0 and first_after_s >= 0")
+
 
 @dataclass(frozen=True)
 class ScheduleConfig:
@@ -69,6 +77,7 @@ class ScheduleConfig:
 @dataclass(frozen=True)
 class Thresholds:
     max_fall_rate: float = 0.02  # episodes that fell or that Safety stopped
+    max_pushed_fall_rate: float = 0.05  # the same, with pushes (the walking expert's bars)
     max_vel_rms_mps: float = 0.08
     max_yaw_rate_rms_radps: float = 0.12
     max_torque_ratio: float = 1.0
@@ -260,10 +269,11 @@ def summarize(
     # controller failed that episode as surely as in a fall (a real G1 would sit down).
     safety_stops = sum(1 for r in results if r.safety_fault and not r.fell)
     th = config.thresholds
+    max_failure_rate = th.max_pushed_fall_rate if config.pushes else th.max_fall_rate
     fall_rate = falls / len(results)
     failure_rate = (falls + safety_stops) / len(results)
     checks = {
-        "failure_rate": failure_rate <= th.max_fall_rate,
+        "failure_rate": failure_rate <= max_failure_rate,
         "vel_rms_mps": vel_rms <= th.max_vel_rms_mps,
         "yaw_rate_rms_radps": yaw_rms <= th.max_yaw_rate_rms_radps,
         "max_torque_ratio": torque <= th.max_torque_ratio,
