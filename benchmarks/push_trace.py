@@ -1,10 +1,11 @@
 """One pushed validation episode, tick by tick: how the walking expert answers its pushes.
 
     PYTHONPATH=src python benchmarks/push_trace.py --seed 0 --episode 38
-        [--from 2.4] [--to 5] [--set KEY=VALUE] [--no-leg-contacts]
+        [--from 2.4] [--to 5] [--set KEY=VALUE] [--no-leg-contacts] [--push-impulse 15 20]
 
 Runs episode E of ``validate --controller expert --pushes --seed S`` (the episodes that
-``push_validation.py`` counts; ``--set`` and ``--no-leg-contacts`` as there) and prints one
+``push_validation.py`` counts; ``--set``, ``--no-leg-contacts`` and ``--push-impulse`` as
+there) and prints one
 line per control tick from ``--from`` (default: 0.1 s before the first push) to ``--to``
 (default: the end), in episode time (0 after the Safety ramp, as validate's fall times).
 Positions are in the plan's heading frame (x forward, y left, metres); "st" columns are
@@ -107,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--to", dest="t_to", type=float, default=None, metavar="S")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="ExpertConfig override (repeatable)")  # fmt: skip
+    parser.add_argument("--push-impulse", type=float, nargs=2, default=[15.0, 20.0],
+                        metavar=("LO", "HI"), help="the pushes' impulse range, N s")  # fmt: skip
     parser.add_argument("--no-leg-contacts", action="store_true",
                         help="the legs pass through each other and the body (diagnostic)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -123,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         apply_push(force_w_n, duration_s)
 
     robot.push = traced_push
-    config = validate.ValidationConfig(episodes=1, seed=args.seed, pushes=True,
+    push = validate.PushConfig(impulse_ns=tuple(args.push_impulse))
+    config = validate.ValidationConfig(episodes=1, seed=args.seed, pushes=True, push=push,
                                        command_ranges=expert.command_ranges)  # fmt: skip
     print(f"seed {args.seed}, episode {args.episode}; joints {g1.NUM_JOINTS}, "
           f"control tick {expert.control_dt_s * 1000:.0f} ms")  # fmt: skip

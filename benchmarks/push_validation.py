@@ -2,7 +2,7 @@
 
     PYTHONPATH=src python benchmarks/push_validation.py [--episodes 40] [--seed 0]
         [--workers 2] [--set capture_in_double_support=false] [--lift-limits]
-        [--no-leg-contacts]
+        [--no-leg-contacts] [--push-impulse 15 20]
 
 Runs the walking expert through the episodes of ``validate --controller expert --pushes``
 (same schedules, pushes and seeds; ``--set`` overrides ``ExpertConfig`` fields as in
@@ -39,7 +39,7 @@ from humanoid_teleop.sim.expert.footsteps import LEFT
 
 def run_one(job: tuple) -> tuple[bool, list[tuple[str, str]], str]:
     """One episode; returns (fell, (gait phase, direction) of each push landed, how it ended)."""
-    overrides, seed, episode, lift_limits, no_leg_contacts = job
+    overrides, seed, episode, lift_limits, no_leg_contacts, impulse_ns = job
     from humanoid_teleop.control.safety import Safety, SafetyConfig
     from humanoid_teleop.sim import validate
 
@@ -62,6 +62,7 @@ def run_one(job: tuple) -> tuple[bool, list[tuple[str, str]], str]:
 
     robot.push = noting_push  # validate.random_push calls it once per push
     config = validate.ValidationConfig(episodes=1, seed=seed, pushes=True,
+                                       push=validate.PushConfig(impulse_ns=impulse_ns),
                                        command_ranges=expert.command_ranges)  # fmt: skip
     result = validate.run_episode(expert, robot, config, seed * 100003 + episode)
     return result.fell, landed, ended_by(result.safety_fault)
@@ -132,14 +133,16 @@ def main(argv: list[str] | None = None) -> int:
                         metavar="KEY=VALUE", help="ExpertConfig override (repeatable)")  # fmt: skip
     parser.add_argument("--lift-limits", action="store_true",
                         help="lift Safety's gyro and joint-speed terminations (diagnostic)")  # fmt: skip
+    parser.add_argument("--push-impulse", type=float, nargs=2, default=[15.0, 20.0],
+                        metavar=("LO", "HI"), help="the pushes' impulse range, N s")  # fmt: skip
     parser.add_argument("--no-leg-contacts", action="store_true",
                         help="the legs pass through each other and the body (diagnostic)")  # fmt: skip
     args = parser.parse_args(argv)
     pin_single_thread()
     expert_config(args.overrides)  # fail on a bad override before starting workers
 
-    jobs = [(args.overrides, args.seed, e, args.lift_limits, args.no_leg_contacts)
-            for e in range(args.episodes)]  # fmt: skip
+    jobs = [(args.overrides, args.seed, e, args.lift_limits, args.no_leg_contacts,
+             tuple(args.push_impulse)) for e in range(args.episodes)]  # fmt: skip
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         results = list(pool.map(run_one, jobs))
@@ -155,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| overrides | {' '.join(args.overrides) or '(defaults)'} |")
     print(f"| Safety's gyro and joint-speed limits | {'lifted' if args.lift_limits else 'on'} |")
     print(f"| the legs' contacts with each other | {'off' if args.no_leg_contacts else 'on'} |")
+    print(f"| push impulse | {args.push_impulse[0]:g}-{args.push_impulse[1]:g} N s |")
     print(f"| wall | {wall:.0f} s for {args.episodes} episodes, {args.workers} workers |\n")
     print("| metric | value |\n|---|---|")
     print(f"| episodes fallen | {len(fallen)} of {len(results)} (seed {args.seed}) |")
