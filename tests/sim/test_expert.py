@@ -117,7 +117,7 @@ def test_controller_specs_name_the_push_response():
     nominal = calm.config.gait.single_support_s
     assert calm.config.capture_single_support_s == calm.config.recovery_single_support_s == nominal
     imu = make_controller("expert:imu")
-    assert imu.name == "expert:imu" and imu.config == ExpertConfig(sensing="imu")
+    assert imu.name == "expert:imu" and imu.config == ExpertConfig(sensing="imu", lateral_step_gain=0.0)
     assert type(imu.estimator).__name__ == "ImuEncoderEstimator"
     assert type(plain.estimator).__name__ == "TrueBaseEstimator"
     with pytest.raises(UnknownControllerError, match="expert:calm"):
@@ -209,7 +209,7 @@ def test_swing_lands_on_its_target_at_rest_unless_its_speed_cap_holds_it_back():
 
 @pytest.mark.sim
 def test_stands_20_s_on_zero_command():
-    robot, expert, fell, vel = _episode([(0.0, VelocityCommand())], 20.0)
+    robot, expert, fell, _vel = _episode([(0.0, VelocityCommand())], 20.0)
     assert fell is None
     assert not expert.stepping
     assert np.linalg.norm(_base_xy_m(robot)) < 0.05
@@ -240,7 +240,7 @@ def test_walks_and_stops_on_the_encoders_and_the_imu_alone(imu_errors):
     schedule = [(0.0, VelocityCommand()), (1.0, VelocityCommand(0.3, 0.0, 0.0)),
                 (7.0, VelocityCommand(0.0, 0.0, 0.5)), (9.0, VelocityCommand())]  # fmt: skip
     expert = WalkingExpert(ExpertConfig(sensing="imu"))
-    robot, expert, fell, vel = _episode(schedule, 12.0, expert, sensors_only=True,
+    robot, expert, fell, _vel = _episode(schedule, 12.0, expert, sensors_only=True,
                                         imu_errors=imu_errors)  # fmt: skip
     assert fell is None and not expert.stepping
     x, y = _base_xy_m(robot)
@@ -332,7 +332,7 @@ def test_walks_at_0_55_mps_on_quicker_steps_within_safety():
 def test_turns_90_degrees_in_place():
     schedule = [(0.0, VelocityCommand()), (1.0, VelocityCommand(0.0, 0.0, 0.5)),
                 (1.0 + math.pi / 2 / 0.5, VelocityCommand())]  # fmt: skip
-    robot, expert, fell, vel = _episode(schedule, 7.0)
+    robot, _expert, fell, _vel = _episode(schedule, 7.0)
     assert fell is None
     yaw = 2 * math.atan2(robot.data.qpos[6], robot.data.qpos[3])
     assert yaw == pytest.approx(math.pi / 2, abs=0.3)

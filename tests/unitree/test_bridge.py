@@ -300,7 +300,7 @@ def _imu_expert_walk(domain_id: int, stand_s: float) -> None:
             record = loop.tick(VelocityCommand(0.25, 0.0, 0.0) if walk else VelocityCommand())
             active_s += g1.CONTROL_DT_S if safety.mode is Mode.ACTIVE else 0.0
             assert record.state.base is None  # the bridge knows nothing of the twin's base
-        assert safety.mode is Mode.ACTIVE, safety.last_fault
+        assert safety.mode is Mode.ACTIVE, (safety.last_fault, loop.controller_error)
         assert pacer.stats.on_time_fraction > 0.9
     finally:
         bridge.disconnect()
