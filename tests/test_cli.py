@@ -30,6 +30,17 @@ def test_validate_stand_writes_the_report(tmp_path):
     assert report["falls"] == 0 and report["passed"] is True and code == 0
     assert 0 < report["max_torque_ratio"] < 1
     assert report["imu_errors"] is None  # an exact IMU unless --imu-errors
+    assert report["command_delay_s"] == 0.0  # commands act at once unless --command-delay-ms
+
+
+@pytest.mark.sim
+def test_validate_records_the_command_delay(tmp_path):
+    out = tmp_path / "delayed.json"
+    code = main(["validate", "--controller", "stand", "--episodes", "1", "--seconds", "3",
+                 "--command-delay-ms", "10", "--json", str(out)])  # fmt: skip
+    report = json.loads(out.read_text())
+    assert report["command_delay_s"] == pytest.approx(0.01)
+    assert report["falls"] == 0 and code == 0  # the stand holds on a 10 ms late loop
 
 
 @pytest.mark.sim

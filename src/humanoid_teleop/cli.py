@@ -114,6 +114,7 @@ def validate(
     attach: bool = False,
     workers: int = 1,
     imu_errors: bool = False,
+    command_delay_ms: float = 0.0,
 ) -> int:
     """Closed-loop episodes of a controller in the twin under seeded random commands.
 
@@ -140,6 +141,9 @@ def validate(
             not depend on it).
         imu_errors: The twin's IMU reports with a real part's biases, noise and attitude
             error (drawn per episode; sim/imu_errors.py) instead of the exact truth.
+        command_delay_ms: The hardware loop's latency: each command reaches the motors
+            this long after the state it answers was read (rounded to the 2 ms physics
+            step; 0: at once, the twin's default).
     """
     _prepare_gl()
     from tqdm import tqdm
@@ -166,6 +170,7 @@ def validate(
         episodes=episodes, seconds=seconds, seed=seed, command_ranges=ranges, pushes=pushes,
         push=PushConfig(impulse_ns=push_impulse) if push_impulse else PushConfig(),
         imu_errors=ImuErrors() if imu_errors else None,
+        command_delay_s=command_delay_ms / 1000.0,
     )
     bar = tqdm(total=episodes, desc=f"validate {controller}", unit="episode")
     falls = 0

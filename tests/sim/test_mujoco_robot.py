@@ -65,6 +65,32 @@ def test_torque_is_clamped_to_the_limit_and_saturation_is_reported():
     assert robot.motor_stats.saturated_steps > 0
 
 
+def _feedforward_only(tau_nm: float, joint: int) -> RobotCommand:
+    tau = np.zeros(N)
+    tau[joint] = tau_nm
+    zero = np.zeros(N)
+    return RobotCommand(0.0, Mode.ACTIVE, g1.JOINT_NAMES, g1.DEFAULT_POSE_RAD, zero, tau, zero, zero)
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.03])
+def test_a_command_delay_keeps_the_previous_command_in_the_motors(delay_s):
+    """With command_delay_s 30 ms (1.5 control periods) a command reaches the motors in the
+    middle of the period after next; without, at once. A reset drops what was in flight."""
+    k = g1.JOINT_INDEX["left_wrist_yaw_joint"]
+    robot = MujocoRobot(MujocoRobotConfig(command_delay_s=delay_s))
+    robot.connect()
+    in_motor = []
+    for tau in (1.0, 2.0, 3.0):
+        robot.send(_feedforward_only(tau, k))
+        in_motor.append(robot.read_state().tau_nm[k])
+    assert in_motor == ([1.0, 2.0, 3.0] if delay_s == 0 else [0.0, 1.0, 2.0])
+    robot.reset()
+    robot.send(_feedforward_only(4.0, k))
+    assert robot.read_state().tau_nm[k] == (4.0 if delay_s == 0 else 0.0)
+    with pytest.raises(ValueError, match="command_delay_s"):
+        MujocoRobotConfig(command_delay_s=-0.01)
+
+
 def test_disabled_motors_apply_no_torque():
     robot = MujocoRobot()
     robot.connect()

@@ -16,10 +16,17 @@ accelerometer as the mean specific force over the last control period (``substep
 steps; control/accel.py says why). They are exact unless ``imu_errors`` is set: then a real
 IMU's biases, noise and attitude error are added (sim/imu_errors.py), drawn anew at each
 reset from its ``imu_seed``.
+
+``command_delay_s`` models the hardware loop's latency: a command takes effect in the motors
+that long after the state it answers was read (the previous one acts until then). In the
+twin the controller otherwise answers the state of this very instant; over DDS the state is
+a few milliseconds old when the command is computed and the command takes a little longer
+to reach the motors (docs/figures.md measures it on ``lo``).
 """
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from dataclasses import dataclass
@@ -44,8 +51,11 @@ class MujocoRobotConfig:
     keyframe: str = "home"
     extrapolate_targets: bool = True
     imu_errors: ImuErrors | None = None  # None: the IMU reports the exact truth
+    command_delay_s: float = 0.0  # state read -> command in the motors (rounded to 2 ms)
 
     def __post_init__(self):
+        if not (np.isfinite(self.command_delay_s) and 0.0 <= self.command_delay_s <= 0.5):
+            raise ValueError(f"command_delay_s: expected 0..0.5 s, got {self.command_delay_s}")
         ratio = self.control_dt_s / g1.PHYSICS_DT_S
         if abs(ratio - round(ratio)) > 1e-9 or ratio < 1:
             raise ValueError(
@@ -105,6 +115,8 @@ class MujocoRobot:
         self._wall_offset_s = 0.0
         self._command = RobotCommand.zero_torque(0.0, note="initial")
         self._command_sim_time_s = 0.0
+        # Commands sent but not yet in the motors: (simulation time it takes effect, command).
+        self._pending: collections.deque[tuple[float, RobotCommand]] = collections.deque()
         self._push_force_w = np.zeros(3)
         self._push_until_s = -1.0
         self._accel = PeriodMeanAccel(self.config.substeps)
@@ -132,6 +144,7 @@ class MujocoRobot:
             self._command = RobotCommand.damping(
                 self._sim_to_clock(self.data.time), note="disconnect"
             )
+            self._pending.clear()  # nothing sent before it may override the damping
             self._connected = False
         self._stop.set()
         if self._thread is not None:
@@ -160,8 +173,13 @@ class MujocoRobot:
         if not command.motor_enabled:
             applied = RobotCommand.zero_torque(command.timestamp_s, note="motors disabled")
         with self._lock:
-            self._command = applied
-            self._command_sim_time_s = self.data.time
+            delay_steps = round(self.config.command_delay_s / g1.PHYSICS_DT_S)
+            if delay_steps == 0:
+                self._command = applied
+                self._command_sim_time_s = self.data.time
+            else:
+                effective = self.data.time + delay_steps * g1.PHYSICS_DT_S
+                self._pending.append((effective, applied))
             if self.config.clock == "lockstep":
                 for _ in range(self.config.substeps):
                     self._physics_step()
@@ -198,6 +216,7 @@ class MujocoRobot:
             mujoco.mj_forward(self.model, self.data)
             self._command = RobotCommand.zero_torque(0.0, note="reset")
             self._command_sim_time_s = 0.0
+            self._pending.clear()
             self._push_until_s = -1.0
             self.data.xfrc_applied[:] = 0.0
             self._accel.reset()
@@ -233,7 +252,11 @@ class MujocoRobot:
         return sim_time_s
 
     def _physics_step(self) -> None:
-        d, idx, cmd = self.data, self.index, self._command
+        d = self.data
+        while self._pending and self._pending[0][0] <= d.time + 1e-9:
+            _, self._command = self._pending.popleft()
+            self._command_sim_time_s = d.time
+        idx, cmd = self.index, self._command
         q = d.qpos[idx.joint_qpos]
         dq = d.qvel[idx.joint_dof]
         q_des = cmd.q_rad

@@ -98,6 +98,7 @@ class ValidationConfig:
     init_joint_noise_rad: float = 0.02
     max_ramp_s: float = 4.0
     imu_errors: ImuErrors | None = None  # None: an exact IMU
+    command_delay_s: float = 0.0  # state read -> command in the motors (sim/robot.py)
 
     def __post_init__(self):
         if self.episodes < 1 or self.seconds <= 0:
@@ -285,6 +286,7 @@ def summarize(
         "seed": config.seed,
         "pushes": asdict(config.push) if config.pushes else None,
         "imu_errors": asdict(config.imu_errors) if config.imu_errors else None,
+        "command_delay_s": config.command_delay_s,
         "command_ranges": sampled,
         "command_ranges_requested": config.command_ranges.as_dict(),
         "falls": falls,
@@ -353,7 +355,8 @@ def validate(
 
 def _twin(controller: Controller, config: ValidationConfig) -> MujocoRobot:
     return MujocoRobot(MujocoRobotConfig(control_dt_s=controller.control_dt_s,
-                                         imu_errors=config.imu_errors))  # fmt: skip
+                                         imu_errors=config.imu_errors,
+                                         command_delay_s=config.command_delay_s))  # fmt: skip
 
 
 def _episode_seed(config: ValidationConfig, index: int) -> int:
@@ -385,7 +388,8 @@ def _worker_controller_name() -> str:
 
 
 def _worker_episode(config: ValidationConfig, seed: int) -> EpisodeResult:
-    if "robot" not in _worker or _worker["robot_for"] != config.imu_errors:
+    twin_settings = (config.imu_errors, config.command_delay_s)
+    if "robot" not in _worker or _worker["robot_for"] != twin_settings:
         _worker["robot"] = _twin(_worker["controller"], config)
-        _worker["robot_for"] = config.imu_errors
+        _worker["robot_for"] = twin_settings
     return run_episode(_worker["controller"], _worker["robot"], config, seed)
