@@ -34,17 +34,7 @@ def test_validate_stand_writes_the_report(tmp_path):
 
 
 @pytest.mark.sim
-def test_validate_records_the_command_delay(tmp_path):
-    out = tmp_path / "delayed.json"
-    code = main(["validate", "--controller", "stand", "--episodes", "1", "--seconds", "3",
-                 "--command-delay-ms", "10", "--json", str(out)])  # fmt: skip
-    report = json.loads(out.read_text())
-    assert report["command_delay_s"] == pytest.approx(0.01)
-    assert report["falls"] == 0 and code == 0  # the stand holds on a 10 ms late loop
-
-
-@pytest.mark.sim
-def test_validate_with_imu_errors_records_them_and_repeats_across_workers(tmp_path):
+def test_validate_records_the_twins_imu_errors_and_delay_and_repeats_across_workers(tmp_path):
     from dataclasses import asdict
 
     from humanoid_teleop.sim.imu_errors import ImuErrors
@@ -52,10 +42,11 @@ def test_validate_with_imu_errors_records_them_and_repeats_across_workers(tmp_pa
     reports = []
     for name, workers in (("a.json", "1"), ("b.json", "2")):
         main(["validate", "--controller", "stand", "--episodes", "2", "--seconds", "3",
-              "--imu-errors", "--workers", workers, "--json", str(tmp_path / name)])  # fmt: skip
+              "--imu-errors", "--command-delay-ms", "10", "--workers", workers,
+              "--json", str(tmp_path / name)])  # fmt: skip
         reports.append(json.loads((tmp_path / name).read_text()))
     a, b = reports
-    assert a["imu_errors"] == asdict(ImuErrors())
+    assert a["imu_errors"] == asdict(ImuErrors()) and a["command_delay_s"] == pytest.approx(0.01)
     assert a["per_episode"] == b["per_episode"] and a["vel_rms_mps"] == b["vel_rms_mps"]
 
 
