@@ -31,6 +31,7 @@ def test_validate_stand_writes_the_report(tmp_path):
     assert 0 < report["max_torque_ratio"] < 1
     assert report["imu_errors"] is None  # an exact IMU unless --imu-errors
     assert report["command_delay_s"] == 0.0  # commands act at once unless --command-delay-ms
+    assert report["lookahead_s"] == 0.0  # each tick's own target unless --lookahead-ms
 
 
 @pytest.mark.sim

@@ -115,6 +115,7 @@ def validate(
     workers: int = 1,
     imu_errors: bool = False,
     command_delay_ms: float = 0.0,
+    lookahead_ms: float = 0.0,
 ) -> int:
     """Closed-loop episodes of a controller in the twin under seeded random commands.
 
@@ -144,6 +145,8 @@ def validate(
         command_delay_ms: The hardware loop's latency: each command reaches the motors
             this long after the state it answers was read (rounded to the 2 ms physics
             step; 0: at once, the twin's default).
+        lookahead_ms: The executor sends each tick the chunk's target for this much later
+            (whole ticks): set to the loop's delay so a policy's plan acts on time.
     """
     _prepare_gl()
     from tqdm import tqdm
@@ -171,6 +174,7 @@ def validate(
         push=PushConfig(impulse_ns=push_impulse) if push_impulse else PushConfig(),
         imu_errors=ImuErrors() if imu_errors else None,
         command_delay_s=command_delay_ms / 1000.0,
+        lookahead_s=lookahead_ms / 1000.0,
     )
     bar = tqdm(total=episodes, desc=f"validate {controller}", unit="episode")
     falls = 0

@@ -59,6 +59,25 @@ def test_single_chunk_plays_tick_by_tick():
     assert ex.stats.ticks == 5
 
 
+def test_lookahead_sends_each_tick_the_target_planned_for_one_tick_later():
+    """With lookahead_s one tick (a loop whose commands act a tick late) every tick gets the
+    next row, stamped now; the chunk's last row then holds to its end, and a one-tick chunk
+    (the expert's) plays as without lookahead."""
+    ex = executor(lookahead_s=DT)
+    assert ex.submit(chunk(1.0, 4, base=10.0), now_s=1.0)
+    rows = []
+    for k in range(4):
+        t = ex.targets_at(1.0 + k * DT)
+        assert t.timestamp_s == 1.0 + k * DT
+        rows.append(float(t.q_rad[0]))
+    assert rows == [11.0, 12.0, 13.0, 13.0]
+    one_tick = executor(lookahead_s=DT)
+    assert one_tick.submit(chunk(2.0, 1, base=5.0), now_s=2.0)
+    close(one_tick.targets_at(2.0).q_rad, 5.0 + J)
+    with pytest.raises(ValueError, match="lookahead_s"):
+        ExecutorConfig(lookahead_s=-DT)
+
+
 def test_tau_ff_defaults_to_zero():
     ex = executor()
     ex.submit(chunk(0.0, 3, tau=None), 0.0)

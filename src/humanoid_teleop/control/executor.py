@@ -36,6 +36,11 @@ class ExecutorConfig:
     blend_ticks: int = 4  # length of the crossfade into a newly submitted chunk (0: switch)
     hold_s: float = 0.1  # keep the last target this long after the last chunk ran out
     max_start_delay_s: float | None = None  # reject chunks whose t0 is longer ago than this
+    # Send each tick the chunk's target for this much later: the loop's delay from reading
+    # the state to the command acting in the motors, so a multi-tick chunk's plan lands on
+    # time. Whole ticks only (the index is floored); never past the newest chunk's last
+    # tick, so a one-tick chunk is unaffected.
+    lookahead_s: float = 0.0
 
     def __post_init__(self):
         if not (math.isfinite(self.control_dt_s) and 0 < self.control_dt_s <= 1.0):
@@ -44,6 +49,8 @@ class ExecutorConfig:
             raise ValueError(f"blend_ticks: expected an int >= 0, got {self.blend_ticks!r}")
         if not (math.isfinite(self.hold_s) and self.hold_s >= 0):
             raise ValueError(f"hold_s: expected a finite value >= 0 s, got {self.hold_s}")
+        if not (math.isfinite(self.lookahead_s) and self.lookahead_s >= 0):
+            raise ValueError(f"lookahead_s: expected a finite value >= 0 s, got {self.lookahead_s}")
         if self.max_start_delay_s is not None and not self.max_start_delay_s >= 0:
             raise ValueError(
                 f"max_start_delay_s: expected None or >= 0 s, got {self.max_start_delay_s}"
@@ -156,7 +163,12 @@ class ChunkExecutor:
     def targets_at(self, now_s: float) -> JointTargets | None:
         """Targets for the control tick at ``now_s`` (stamped ``now_s``), or None."""
         with self._lock:
-            sample = self._head.sample(now_s, self.config.blend_ticks) if self._head else None
+            sample = None
+            if self._head is not None:
+                chunk = self._head.chunk
+                last_tick_s = chunk.t0_s + (chunk.horizon - 1) * chunk.dt_s
+                at_s = max(now_s, min(now_s + self.config.lookahead_s, last_tick_s))
+                sample = self._head.sample(at_s, self.config.blend_ticks)
             if sample is not None:
                 q, dq, tau, kp, kd = sample
                 self._last = JointTargets(now_s, g1.JOINT_NAMES, q, dq, tau, kp, kd)

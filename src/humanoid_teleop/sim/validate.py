@@ -35,6 +35,7 @@ import numpy as np
 from humanoid_teleop import g1
 from humanoid_teleop.contracts import CommandRanges, VelocityCommand
 from humanoid_teleop.control.controller import Controller
+from humanoid_teleop.control.executor import ChunkExecutor, ExecutorConfig
 from humanoid_teleop.control.loop import ControlLoop
 from humanoid_teleop.control.safety import Safety
 from humanoid_teleop.sim.imu_errors import ImuErrors
@@ -99,6 +100,7 @@ class ValidationConfig:
     max_ramp_s: float = 4.0
     imu_errors: ImuErrors | None = None  # None: an exact IMU
     command_delay_s: float = 0.0  # state read -> command in the motors (sim/robot.py)
+    lookahead_s: float = 0.0  # the executor sends each chunk's target for this much later
 
     def __post_init__(self):
         if self.episodes < 1 or self.seconds <= 0:
@@ -188,7 +190,9 @@ def run_episode(
     perturbed_reset(robot, rng, config.init_joint_noise_rad, imu_seed=episode_seed)
     robot.connect()
     safety = Safety()
-    loop = ControlLoop(robot, controller, safety)
+    executor = ChunkExecutor(ExecutorConfig(control_dt_s=controller.control_dt_s,
+                                            lookahead_s=config.lookahead_s))  # fmt: skip
+    loop = ControlLoop(robot, controller, safety, executor=executor)
     dt = controller.control_dt_s
     if not loop.ramp_up(config.max_ramp_s):
         raise RuntimeError(f"safety did not reach ACTIVE after the ramp: {safety.last_fault}")
@@ -287,6 +291,7 @@ def summarize(
         "pushes": asdict(config.push) if config.pushes else None,
         "imu_errors": asdict(config.imu_errors) if config.imu_errors else None,
         "command_delay_s": config.command_delay_s,
+        "lookahead_s": config.lookahead_s,
         "command_ranges": sampled,
         "command_ranges_requested": config.command_ranges.as_dict(),
         "falls": falls,
