@@ -44,17 +44,14 @@ def make_controller(spec: str, command_ranges: CommandRanges | None = None) -> C
         if _arg not in ("", "push", "calm", "imu"):
             raise UnknownControllerError(f"unknown expert variant {spec!r}; expected expert, "
                                          f"expert:calm or expert:imu")  # fmt: skip
-        from humanoid_teleop.sim.expert import ExpertConfig, calm_config
+        from humanoid_teleop.sim.expert import ExpertConfig, calm_config, imu_config
 
         # calm: the disturbance response off; imu: the encoders and the IMU, not the twin's
         # true base (sim/expert/controller.py)
         if _arg == "calm":
             config = calm_config()
         elif _arg == "imu":
-            # Without the sideways step adjustment inside the dead band: on the IMU estimate,
-            # over DDS with a loaded CPU, it made the legs oscillate past Safety's limits more
-            # often (4 of 8 runs against 1 of 6; docs/figures.md).
-            config = ExpertConfig(sensing="imu", lateral_step_gain=0.0)
+            config = imu_config()
         else:
             config = ExpertConfig()
         if command_ranges is not None:

@@ -13,7 +13,7 @@ from humanoid_teleop.contracts import Mode, RobotCommand, VelocityCommand
 from humanoid_teleop.control.accel import quat_matrix
 from humanoid_teleop.control.controller import Controller
 from humanoid_teleop.control.stand import StandController
-from humanoid_teleop.sim.expert import ExpertConfig, WalkingExpert, calm_config
+from humanoid_teleop.sim.expert import ExpertConfig, WalkingExpert, calm_config, imu_config
 from humanoid_teleop.sim.expert.footsteps import LEFT, RIGHT, GaitConfig, step_target
 from humanoid_teleop.sim.imu_errors import ImuErrors
 from humanoid_teleop.sim.robot import MujocoRobot, MujocoRobotConfig
@@ -119,7 +119,8 @@ def test_controller_specs_name_the_push_response():
     nominal = calm.config.gait.single_support_s
     assert calm.config.capture_single_support_s == calm.config.recovery_single_support_s == nominal
     imu = make_controller("expert:imu")
-    assert imu.name == "expert:imu" and imu.config == ExpertConfig(sensing="imu", lateral_step_gain=0.0)
+    assert imu.name == "expert:imu"
+    assert imu.config == imu_config() == ExpertConfig(sensing="imu", lateral_step_gain=0.0)
     assert type(imu.estimator).__name__ == "ImuEncoderEstimator"
     assert type(plain.estimator).__name__ == "TrueBaseEstimator"
     with pytest.raises(UnknownControllerError, match="expert:calm"):
@@ -244,7 +245,7 @@ def test_walks_and_stops_on_the_encoders_and_the_imu_alone(imu_errors, command_d
     its commands reach the motors 10 ms late (as over DDS, a little worse)."""
     schedule = [(0.0, VelocityCommand()), (1.0, VelocityCommand(0.3, 0.0, 0.0)),
                 (7.0, VelocityCommand(0.0, 0.0, 0.5)), (9.0, VelocityCommand())]  # fmt: skip
-    expert = WalkingExpert(ExpertConfig(sensing="imu", lateral_step_gain=0.0))  # expert:imu
+    expert = WalkingExpert(imu_config())
     robot, expert, fell, _vel = _episode(schedule, 12.0, expert, sensors_only=True,
                                         imu_errors=imu_errors, command_delay_s=command_delay_s)  # fmt: skip
     assert fell is None and not expert.stepping

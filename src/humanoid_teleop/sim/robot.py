@@ -67,6 +67,10 @@ class MujocoRobotConfig:
     def substeps(self) -> int:
         return round(self.control_dt_s / g1.PHYSICS_DT_S)
 
+    @property
+    def delay_steps(self) -> int:
+        return round(self.command_delay_s / g1.PHYSICS_DT_S)
+
 
 class MotorStats:
     """Peak requested (pre-clamp) torque per joint; a ratio above 1 means the motor saturated."""
@@ -173,13 +177,10 @@ class MujocoRobot:
         if not command.motor_enabled:
             applied = RobotCommand.zero_torque(command.timestamp_s, note="motors disabled")
         with self._lock:
-            delay_steps = round(self.config.command_delay_s / g1.PHYSICS_DT_S)
-            if delay_steps == 0:
-                self._command = applied
-                self._command_sim_time_s = self.data.time
-            else:
-                effective = self.data.time + delay_steps * g1.PHYSICS_DT_S
-                self._pending.append((effective, applied))
+            # Into the motors at the first physics step at or after its effective time (with
+            # no delay, the next step: where it always acted).
+            effective = self.data.time + self.config.delay_steps * g1.PHYSICS_DT_S
+            self._pending.append((effective, applied))
             if self.config.clock == "lockstep":
                 for _ in range(self.config.substeps):
                     self._physics_step()

@@ -4,6 +4,7 @@ from humanoid_teleop.sim.expert.controller import (
     ExpertConfig,
     WalkingExpert,
     calm_config,
+    imu_config,
 )
 
-__all__ = ["ExpertConfig", "WalkingExpert", "calm_config"]
+__all__ = ["ExpertConfig", "WalkingExpert", "calm_config", "imu_config"]
